@@ -1,0 +1,91 @@
+# The one place that maps failures to device error codes: by the stage the session had
+# reached and by what the server said (basic code, RFC 3463 enhanced code), not by errno
+# alone, since errno values and TLS errors differ between the Unix port, ESP32 and CPython.
+from mailer.errors import (
+    AUTH,
+    CERT,
+    COMM,
+    INTERNAL,
+    MEMORY,
+    TLS_CLIENT_CERT,
+    TLS_NO_COMMON,
+    TLS_REQUIRED,
+    TOO_LARGE,
+    MailError,
+)
+
+# Words in TLS error texts (Mbed TLS names and messages, OpenSSL reasons), lower case.
+_CLIENT_CERT_WORDS = ("certificate_required", "certificate required", "alert 116")
+_CERT_WORDS = (
+    "verif",  # MBEDTLS_ERR_X509_CERT_VERIFY_FAILED, CERTIFICATE_VERIFY_FAILED
+    "signed",  # "not correctly signed by the trusted CA", "self-signed certificate"
+    "expected cn",  # "Common Name (CN) does not match with the expected CN"
+    "hostname mismatch",
+    "expired",
+    "in the future",
+    "issuer",
+    "x509",
+    "invalid cert",
+)
+_NET_WORDS = ("timed out", "timeout", "reset", "broken pipe", "eof", "closed")
+_TIMEOUT_ERRNOS = (11, 110, 116)  # EAGAIN, ETIMEDOUT (Linux), ETIMEDOUT (lwIP)
+
+
+def network_error(exc, what):
+    # A time-out, reset or refused connection: worth retrying.
+    if isinstance(exc, MailError):
+        return exc
+    n = exc.args[0] if exc.args else None
+    if (n in _TIMEOUT_ERRNOS) or "timed out" in str(exc):
+        return MailError(COMM, what + " timed out")
+    return MailError(COMM, "%s failed: %s" % (what, exc))
+
+
+def tls_error(exc):
+    text = str(exc).lower()
+    for w in _CLIENT_CERT_WORDS:
+        if w in text:
+            return MailError(TLS_CLIENT_CERT, str(exc))
+    for w in _CERT_WORDS:
+        if w in text:
+            return MailError(CERT, str(exc))
+    if "alloc" in text or "memory" in text:
+        return MailError(MEMORY, "TLS: " + str(exc))
+    n = exc.args[0] if exc.args else None
+    if n in _TIMEOUT_ERRNOS:
+        return MailError(COMM, "TLS handshake timed out")
+    for w in _NET_WORDS:
+        if w in text:
+            return MailError(COMM, "TLS handshake: " + str(exc))
+    if isinstance(n, int) and n > 0:
+        # A plain errno (the peer went away) is a network failure, not a TLS verdict.
+        return MailError(COMM, "TLS handshake: " + str(exc))
+    return MailError(TLS_NO_COMMON, str(exc))
+
+
+def reply_error(stage, reply):
+    # A reply the session did not want, at `stage` ("greeting", "ehlo", "starttls", "auth",
+    # "mail", "rcpt", "data", "final"). 4xx is temporary (RFC 5321 4.2.1): retry.
+    code = reply.code
+    line = reply.line()
+    ext = reply.enhanced() or ""
+    if code == 538 or (code == 530 and b"STARTTLS" in line.upper().encode()):
+        return MailError(TLS_REQUIRED, reply=line, retry=False)  # RFC 4954 6, RFC 3207 4
+    if stage == "starttls":
+        return MailError(TLS_REQUIRED, reply=line, retry=False)
+    if stage == "auth" and code >= 500 or code == 530 or ext.startswith("5.7.8"):
+        return MailError(AUTH, reply=line, retry=False)  # 534, 535, 530 auth required
+    if code == 552 and stage in ("mail", "final") or ext == "5.3.4":
+        return MailError(TOO_LARGE, reply=line, retry=False)
+    return MailError(COMM, reply=line, retry=code < 500)
+
+
+def exception(exc, stage):
+    # Anything that escaped the session: give it a code, never let it escape the send.
+    if isinstance(exc, MailError):
+        return exc
+    if isinstance(exc, MemoryError):
+        return MailError(MEMORY, "out of memory during " + stage)
+    if isinstance(exc, OSError):
+        return network_error(exc, stage)
+    return MailError(INTERNAL, "%s during %s: %r" % (type(exc).__name__, stage, exc))

@@ -1,0 +1,197 @@
+# SMTP wire codec: pure functions and small state machines, bytes in and bytes out, no I/O.
+# RFC 5321 (SMTP), RFC 4954 (AUTH), RFC 2195 (CRAM-MD5), RFC 3463 (enhanced status codes).
+import binascii
+import hashlib
+
+from mailer.compat import const
+from mailer.errors import COMM, SETTINGS, MailError
+
+# RFC 5321 4.5.3.1.5 allows 512 octets per reply line (CRLF included); we hold no more.
+MAX_LINE = const(512)
+# A reply of more lines than this is a broken or hostile server, not a capability list.
+MAX_LINES = const(100)
+
+CRLF = b"\r\n"
+
+
+def _clean(field, value):
+    # A CR, LF or NUL inside a command argument would let the caller inject commands.
+    for bad in (b"\r", b"\n", b"\0"):
+        if bad in value:
+            raise MailError(SETTINGS, "CR/LF in " + field)
+    return value
+
+
+def command(verb, arg=None):
+    if arg is None:
+        return verb + CRLF
+    if isinstance(arg, str):
+        arg = arg.encode()
+    return verb + b" " + _clean(verb.decode(), arg) + CRLF
+
+
+class Reply:
+    __slots__ = ("code", "lines")
+
+    def __init__(self, code, lines):
+        self.code = code  # int, e.g. 250
+        self.lines = lines  # list of bytes, text after the code and separator
+
+    def line(self):
+        # The first line as the user sees it: "535 5.7.8 Authentication credentials invalid".
+        text = self.lines[0] if self.lines else b""
+        return ("%d %s" % (self.code, text.decode())).rstrip()
+
+    def enhanced(self):
+        # RFC 3463 class.subject.detail at the start of the text, or None.
+        return enhanced(self.lines[0] if self.lines else b"")
+
+
+def enhanced(text):
+    part = text.split(b" ", 1)[0]
+    bits = part.split(b".")
+    if len(bits) == 3 and part[:1] in (b"2", b"4", b"5"):
+        for b in bits:
+            if not b or not b.isdigit() or len(b) > 3:
+                return None
+        return part.decode()
+    return None
+
+
+def _bad(why):
+    return MailError(COMM, "bad reply: " + why)
+
+
+class ReplyReader:
+    # Collects reply bytes as they arrive and yields complete replies. It never holds more
+    # than one partial line plus the lines of the reply being read, each at most MAX_LINE.
+    def __init__(self):
+        self.buf = b""
+        self.lines = []
+        self.code = None
+
+    def feed(self, data):
+        self.buf += data
+        if len(self.buf) > MAX_LINE and self.buf.find(b"\n", 0, MAX_LINE) < 0:
+            raise _bad("line too long")
+
+    def pending(self):
+        # Bytes received past the last complete reply (STARTTLS injection check, RFC 3207 6).
+        return len(self.buf)
+
+    def pop(self):
+        # Returns a Reply once one is complete, otherwise None (feed more bytes).
+        while True:
+            i = self.buf.find(b"\n")
+            if i < 0:
+                return None
+            if i + 1 > MAX_LINE:
+                raise _bad("line too long")
+            if i == 0 or self.buf[i - 1] != 13:
+                raise _bad("line not ended by CRLF")
+            line = self.buf[: i - 1]
+            self.buf = self.buf[i + 1 :]
+            if len(line) < 3 or not line[:3].isdigit() or line[0] not in b"2345":
+                raise _bad("no reply code")
+            for c in line:
+                if c < 32 or c > 126:
+                    raise _bad("not ASCII")
+            code = int(line[:3])
+            sep = line[3:4]
+            if sep not in (b" ", b"-", b""):
+                raise _bad("code not three digits")
+            if self.code is not None and code != self.code:
+                raise _bad("code changed within a reply")
+            self.code = code
+            self.lines.append(line[4:])
+            if len(self.lines) > MAX_LINES:
+                raise _bad("too many lines")
+            if sep != b"-":
+                r = Reply(code, self.lines)
+                self.lines = []
+                self.code = None
+                return r
+
+
+def parse_ehlo(reply):
+    # RFC 5321 4.1.1.1: the first line greets, each further line is "KEYWORD [params]".
+    caps = {}
+    for line in reply.lines[1:]:
+        kw, _, params = line.partition(b" ")
+        caps[kw.upper()] = params.strip()
+    return caps
+
+
+def b64(data):
+    return binascii.b2a_base64(data)[:-1]
+
+
+def unb64(data):
+    try:
+        return binascii.a2b_base64(data)
+    except ValueError:
+        raise MailError(COMM, "challenge is not base64") from None
+
+
+def auth_plain(user, password):
+    # RFC 4616: authzid NUL authcid NUL passwd, sent as the initial response (RFC 4954 4).
+    return b64(b"\0" + user + b"\0" + password)
+
+
+def hmac_md5(key, msg):
+    # RFC 2104; MicroPython has no hmac module.
+    if len(key) > 64:
+        key = hashlib.md5(key).digest()
+    key = key + b"\0" * (64 - len(key))
+    inner = hashlib.md5(bytes(k ^ 0x36 for k in key) + msg).digest()
+    return hashlib.md5(bytes(k ^ 0x5C for k in key) + inner).digest()
+
+
+def cram_md5(user, password, challenge_b64):
+    # RFC 2195: "user hex(hmac_md5(password, challenge))", base64-encoded.
+    digest = binascii.hexlify(hmac_md5(password, unb64(challenge_b64)))
+    return b64(user + b" " + digest)
+
+
+# Strongest first: CRAM-MD5 never reveals the password, PLAIN needs one round trip, LOGIN two.
+STRENGTH = (b"CRAM-MD5", b"PLAIN", b"LOGIN")
+
+
+def choose_mechanism(offered, allowed):
+    # offered: the EHLO AUTH parameter; allowed: mechanism names the settings permit.
+    names = offered.upper().split()
+    for mech in STRENGTH:
+        if mech in names and mech.decode() in allowed:
+            return mech
+    return None
+
+
+class DataEncoder:
+    # Message text to DATA wire form (RFC 5321 4.5.2 and 2.3.8): every line ending becomes
+    # CRLF (bare CR and bare LF included) and a line starting with "." gets another ".".
+    # State survives chunk boundaries: a CR at a chunk's end, a "." at the next one's start.
+    def __init__(self):
+        self.bol = True  # next byte starts a line
+        self.cr = False  # the previous chunk ended with a CR not yet known to be CRLF
+
+    def encode(self, chunk):
+        if self.cr:
+            chunk = b"\r" + chunk
+            self.cr = False
+        if chunk[-1:] == b"\r":
+            self.cr = True
+            chunk = chunk[:-1]
+        if not chunk:
+            return b""
+        data = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n.", b"\n..")
+        if self.bol and data[:1] == b".":
+            data = b"." + data
+        self.bol = data[-1:] == b"\n"
+        return data.replace(b"\n", b"\r\n")
+
+    def finish(self):
+        # The end-of-data line; a message not ending in a line break gets one first.
+        end = b"" if self.bol and not self.cr else CRLF
+        if self.cr:
+            self.cr = False
+        return end + b".\r\n"

@@ -1,0 +1,47 @@
+# Runtime differences between MicroPython (board, Unix port) and CPython (host tests),
+# kept in one place so that every other module reads the same on all three.
+try:
+    from micropython import const  # noqa: F401
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+import time
+
+try:
+    ticks_ms = time.ticks_ms
+    ticks_diff = time.ticks_diff
+    ticks_add = time.ticks_add
+except AttributeError:  # CPython
+    _T0 = time.monotonic()
+
+    def ticks_ms():
+        return int((time.monotonic() - _T0) * 1000)
+
+    def ticks_diff(a, b):
+        return a - b
+
+    def ticks_add(a, b):
+        return a + b
+
+
+def sleep_ms(ms):
+    if hasattr(time, "sleep_ms"):
+        time.sleep_ms(ms)
+    else:
+        time.sleep(ms / 1000)
+
+
+class Deadline:
+    # One overall deadline for a whole operation; every wait asks it how long is left,
+    # so a peer that trickles bytes cannot stretch the operation past it.
+    def __init__(self, ms):
+        self.end = ticks_add(ticks_ms(), int(ms))
+
+    def left_ms(self):
+        return ticks_diff(self.end, ticks_ms())
+
+    def expired(self):
+        return self.left_ms() <= 0

@@ -1,0 +1,194 @@
+# One SMTP session on a connection it is given (RFC 5321), with STARTTLS (RFC 3207),
+# AUTH (RFC 4954), PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME and SMTPUTF8 (RFC 6531).
+# The connection object provides read(n), write(data), starttls(), close() and .tls.
+from mailer import classify, codec
+from mailer.errors import AUTH, COMM, TLS_REQUIRED, TOO_LARGE, MailError
+
+_READ = 512
+
+
+class Session:
+    # tls: "required" | "opportunistic" | "off" | "implicit" (conn is already TLS).
+    # user/password: bytes, or None for no AUTH. mechanisms: names the settings allow.
+    def __init__(self, conn, tls="required", user=None, password=None, mechanisms=("CRAM-MD5", "PLAIN", "LOGIN"),
+                 allow_plain_password=False, ehlo_name=b"mailer.local", log=None):
+        self.conn = conn
+        self.tls_mode = tls
+        self.user = user
+        self.password = password
+        self.mechanisms = mechanisms
+        self.allow_plain = allow_plain_password
+        self.ehlo_name = ehlo_name
+        self.log = log  # callable(str) or None; never given a secret
+        self.reader = codec.ReplyReader()
+        self.caps = {}
+        self.stage = "greeting"
+        self.sent = 0  # messages sent in this session: RSET goes before the next one
+
+    def _reply(self):
+        r = self.reader.pop()
+        while r is None:
+            data = self.conn.read(_READ)
+            if not data:
+                raise MailError(COMM, "connection closed by server during " + self.stage)
+            self.reader.feed(data)
+            r = self.reader.pop()
+        if self.log:
+            self.log("S: " + r.line())
+        return r
+
+    def _cmd(self, data, shown=None):
+        if self.log:
+            self.log("C: " + (shown or data.decode().rstrip()))
+        self.conn.write(data)
+
+    def _expect(self, ok, stage):
+        r = self._reply()
+        if r.code not in ok:
+            raise classify.reply_error(stage, r)
+        return r
+
+    def _ehlo(self):
+        # RFC 5321 4.1.1.1; HELO only when EHLO is not understood (a 5xx to EHLO).
+        self.stage = "ehlo"
+        self._cmd(codec.command(b"EHLO", self.ehlo_name))
+        r = self._reply()
+        if r.code == 250:
+            self.caps = codec.parse_ehlo(r)
+            return
+        if r.code < 500:
+            raise classify.reply_error("ehlo", r)
+        self._cmd(codec.command(b"HELO", self.ehlo_name))
+        self._expect((250,), "ehlo")
+        self.caps = {}
+
+    def open(self):
+        self._expect((220,), "greeting")
+        self._ehlo()
+        if self.tls_mode in ("required", "opportunistic") and not self.conn.tls:
+            self._starttls()
+        self._auth()
+
+    def _starttls(self):
+        self.stage = "starttls"
+        if b"STARTTLS" not in self.caps:
+            if self.tls_mode == "required":
+                raise MailError(TLS_REQUIRED, "server does not offer STARTTLS", retry=False)
+            return
+        self._cmd(b"STARTTLS\r\n")
+        r = self._reply()
+        if r.code != 220:
+            if self.tls_mode == "required":
+                raise classify.reply_error("starttls", r)
+            return  # opportunistic: go on in clear, as the seed's "allow SSL" does
+        if self.reader.pending():
+            # Bytes sent in clear before the handshake would be read as if they came over
+            # TLS (STARTTLS response injection, CVE-2021-22947 class): stop (RFC 3207 5).
+            raise MailError(TLS_REQUIRED, "data injected before TLS handshake", retry=False)
+        self.stage = "handshake"
+        self.conn.starttls()
+        # RFC 3207 4.2: forget everything learned before TLS and ask again.
+        self.caps = {}
+        self._ehlo()
+
+    def _auth(self):
+        if self.user is None:
+            return
+        self.stage = "auth"
+        if not self.conn.tls and not self.allow_plain:
+            raise MailError(TLS_REQUIRED, "refusing to send the password without TLS", retry=False)
+        mech = codec.choose_mechanism(self.caps.get(b"AUTH", b""), self.mechanisms)
+        if mech is None:
+            raise MailError(AUTH, "no AUTH mechanism in common", retry=False)
+        if mech == b"PLAIN":
+            # RFC 4954 4: the initial response saves a round trip.
+            self._cmd(b"AUTH PLAIN " + codec.auth_plain(self.user, self.password) + b"\r\n", "AUTH PLAIN ***")
+        elif mech == b"LOGIN":
+            self._cmd(b"AUTH LOGIN " + codec.b64(self.user) + b"\r\n", "AUTH LOGIN ***")
+            self._challenge()
+            self._cmd(codec.b64(self.password) + b"\r\n", "***")
+        else:
+            self._cmd(b"AUTH CRAM-MD5\r\n")
+            r = self._challenge()
+            self._cmd(codec.cram_md5(self.user, self.password, r.lines[0]) + b"\r\n", "***")
+        self._expect((235,), "auth")
+
+    def _challenge(self):
+        r = self._reply()
+        if r.code != 334:
+            raise classify.reply_error("auth", r)
+        codec.unb64(r.lines[0])  # a challenge that is not base64 is a broken server
+        return r
+
+    def send(self, sender, recipients, chunks, size=None, eightbit=False, smtputf8=False):
+        # Returns (final reply line, [(recipient, refusal line)]); raises MailError when
+        # nothing was accepted. chunks: iterable of message bytes, not yet dot-stuffed.
+        limit = self.caps.get(b"SIZE", b"")
+        if size is not None and limit.isdigit() and 0 < int(limit) < size:
+            raise MailError(TOO_LARGE, "%d bytes, server takes %s" % (size, limit.decode()), retry=False)
+        params = b""
+        if size is not None and b"SIZE" in self.caps:
+            params += b" SIZE=%d" % size
+        if eightbit and b"8BITMIME" in self.caps:
+            params += b" BODY=8BITMIME"
+        if smtputf8:
+            params += b" SMTPUTF8"
+        cmds = [codec.command(b"MAIL", b"FROM:<" + sender + b">" + params)]
+        for rcpt in recipients:
+            cmds.append(codec.command(b"RCPT", b"TO:<" + rcpt + b">"))
+        cmds.append(b"DATA\r\n")
+        if self.sent:
+            cmds.insert(0, b"RSET\r\n")
+        self.stage = "mail"
+        if b"PIPELINING" in self.caps:
+            # RFC 2920 3.1: the whole group in one write; replies come back in order.
+            self._cmd(b"".join(cmds))
+            replies = [self._reply() for _ in cmds]
+        else:
+            replies = []
+            for c in cmds:
+                self._cmd(c)
+                replies.append(self._reply())
+                if c[:4] == b"MAIL" and replies[-1].code != 250:
+                    break
+        return self._transaction(cmds, replies, recipients, chunks)
+
+    def _transaction(self, cmds, replies, recipients, chunks):
+        if self.sent:
+            cmds, replies = cmds[1:], replies[1:]
+        self.sent += 1
+        if replies[0].code != 250:
+            raise classify.reply_error("mail", replies[0])
+        refused = []
+        for rcpt, r in zip(recipients, replies[1:-1]):
+            if r.code not in (250, 251):
+                refused.append((rcpt, r.line()))
+        data = replies[-1] if len(replies) == len(cmds) else None
+        if len(refused) == len(recipients):
+            if data is not None and data.code == 354:
+                self._cmd(b".\r\n")  # RFC 2920 3.1: end the data nobody will receive
+                self._reply()
+            raise classify.reply_error("rcpt", replies[1])
+        if data is None or data.code != 354:
+            raise classify.reply_error("data", data or replies[-1])
+        self.stage = "body"
+        enc = codec.DataEncoder()
+        held = b""
+        for chunk in chunks:
+            if held:
+                self.conn.write(held)
+            held = enc.encode(chunk)
+        # The body's last piece and the end-of-data line go in one write (no Nagle stall).
+        self.conn.write(held + enc.finish())
+        self.stage = "final"
+        r = self._expect((250,), "final")
+        self.stage = "sent"
+        return r.line(), refused
+
+    def quit(self):
+        # QUIT without waiting for 221: the message is already safe with the server.
+        try:
+            self.conn.write(b"QUIT\r\n")
+        except MailError:
+            pass  # the server may have gone already; nothing is lost
+        self.conn.close()

@@ -1,0 +1,50 @@
+# The mocked socket layer for host tests: scripted server bytes in, client bytes recorded.
+from mailer.errors import COMM, MailError
+
+
+class FakeConn:
+    """Stands in for mailer.transport.Conn.
+
+    `script` is a list of byte strings the server sends, one per read() call (a read
+    returns at most n bytes of the current item; the rest comes on the next read).
+    A `None` item is a time-out. The client's writes are recorded in `written`, and the
+    point where TLS starts is marked with b"<TLS>".
+    """
+
+    def __init__(self, script, tls=False, handshake_error=None):
+        self.script = list(script)
+        self.written = bytearray()
+        self.writes = []
+        self.tls = tls
+        self.closed = False
+        self.reads = 0
+        self.handshake_error = handshake_error
+
+    def read(self, n=512):
+        self.reads += 1
+        if not self.script:
+            return b""
+        item = self.script[0]
+        if item is None:
+            self.script.pop(0)
+            raise MailError(COMM, "read timed out")
+        if len(item) > n:
+            self.script[0] = item[n:]
+            return item[:n]
+        self.script.pop(0)
+        return item
+
+    def write(self, data):
+        if self.closed:
+            raise MailError(COMM, "write failed: closed")
+        self.writes.append(bytes(data))
+        self.written += data
+
+    def starttls(self):
+        if self.handshake_error:
+            raise self.handshake_error
+        self.written += b"<TLS>"
+        self.tls = True
+
+    def close(self):
+        self.closed = True

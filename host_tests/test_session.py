@@ -1,0 +1,220 @@
+# Host tests of the SMTP session against the mocked socket layer: exact bytes on the wire.
+import pytest
+from fakeconn import FakeConn
+
+from mailer import codec
+from mailer.errors import AUTH, COMM, TLS_REQUIRED, TOO_LARGE, MailError
+from mailer.session import Session
+
+GREETING = b"220 mail.example.com ESMTP ready\r\n"
+EHLO_PRE = b"250-mail.example.com hello\r\n250-8BITMIME\r\n250-STARTTLS\r\n250 SIZE 1000000\r\n"
+EHLO_POST = (
+    b"250-mail.example.com hello again\r\n250-PIPELINING\r\n250-SIZE 1000000\r\n"
+    b"250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n"
+)
+PLAIN = codec.auth_plain(b"dev@example.com", b"s3cret")
+
+
+def session(script, **kw):
+    kw.setdefault("user", b"dev@example.com")
+    kw.setdefault("password", b"s3cret")
+    kw.setdefault("mechanisms", ("PLAIN", "LOGIN"))
+    kw.setdefault("ehlo_name", b"board.local")
+    conn = FakeConn(script, tls=kw.pop("conn_tls", False))
+    return conn, Session(conn, **kw)
+
+
+def test_full_transcript_byte_for_byte():
+    conn, s = session([
+        GREETING, EHLO_PRE, b"220 2.0.0 Go ahead\r\n", EHLO_POST,
+        b"235 2.7.0 Authentication successful\r\n",
+        b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n",
+        b"250 2.0.0 Ok: queued as 12345\r\n",
+    ])
+    s.open()
+    reply, refused = s.send(b"dev@example.com", [b"ops@example.com"], [b"Subject: hi\r\n\r\nbody\r\n"], size=24)
+    s.quit()
+    assert reply == "250 2.0.0 Ok: queued as 12345"
+    assert refused == []
+    assert bytes(conn.written) == (
+        b"EHLO board.local\r\n"
+        b"STARTTLS\r\n"
+        b"<TLS>"
+        b"EHLO board.local\r\n"
+        b"AUTH PLAIN " + PLAIN + b"\r\n"
+        b"MAIL FROM:<dev@example.com> SIZE=24\r\n"
+        b"RCPT TO:<ops@example.com>\r\n"
+        b"DATA\r\n"
+        b"Subject: hi\r\n\r\nbody\r\n.\r\n"
+        b"QUIT\r\n"
+    )
+    # PIPELINING: MAIL, RCPT and DATA went out in one write (RFC 2920), and the body's end
+    # with the end-of-data line in one more.
+    assert b"MAIL FROM:<dev@example.com> SIZE=24\r\nRCPT TO:<ops@example.com>\r\nDATA\r\n" in conn.writes
+    assert b"Subject: hi\r\n\r\nbody\r\n.\r\n" in conn.writes
+    assert conn.closed
+
+
+def test_capabilities_before_tls_are_forgotten():
+    # Before TLS the server offers AUTH PLAIN; after it only LOGIN: only the latter counts.
+    pre = b"250-mx\r\n250-AUTH PLAIN\r\n250 STARTTLS\r\n"
+    post = b"250-mx\r\n250 AUTH LOGIN\r\n"
+    conn, s = session([GREETING, pre, b"220 go\r\n", post, b"334 UGFzc3dvcmQ6\r\n", b"235 ok\r\n"])
+    s.open()
+    assert b"STARTTLS" not in s.caps
+    assert s.caps[b"AUTH"] == b"LOGIN"
+    assert bytes(conn.written).endswith(
+        b"<TLS>EHLO board.local\r\nAUTH LOGIN ZGV2QGV4YW1wbGUuY29t\r\nczNjcmV0\r\n"
+    )
+
+
+def test_no_starttls_with_tls_required_sends_no_auth():
+    conn, s = session([GREETING, b"250-mx\r\n250 AUTH PLAIN\r\n"])
+    with pytest.raises(MailError) as e:
+        s.open()
+    assert e.value.code == TLS_REQUIRED and not e.value.retry
+    assert bytes(conn.written) == b"EHLO board.local\r\n"
+
+
+def test_starttls_refused_with_required():
+    conn, s = session([GREETING, EHLO_PRE, b"454 4.7.0 TLS not available\r\n"])
+    with pytest.raises(MailError) as e:
+        s.open()
+    assert e.value.code == TLS_REQUIRED
+    assert e.value.reply == "454 4.7.0 TLS not available"
+    assert b"AUTH" not in conn.written
+
+
+def test_opportunistic_in_clear_never_sends_password():
+    conn, s = session([GREETING, b"250-mx\r\n250 AUTH PLAIN\r\n"], tls="opportunistic")
+    with pytest.raises(MailError) as e:
+        s.open()
+    assert e.value.code == TLS_REQUIRED
+    assert bytes(conn.written) == b"EHLO board.local\r\n"
+
+
+def test_plain_password_allowed_explicitly():
+    conn, s = session([GREETING, b"250-mx\r\n250 AUTH PLAIN\r\n", b"235 ok\r\n"], tls="off", allow_plain_password=True)
+    s.open()
+    assert bytes(conn.written) == b"EHLO board.local\r\nAUTH PLAIN " + PLAIN + b"\r\n"
+
+
+def test_auth_535_is_839():
+    conn, s = session([GREETING, EHLO_PRE, b"220 go\r\n", EHLO_POST, b"535 5.7.8 Authentication credentials invalid\r\n"])
+    with pytest.raises(MailError) as e:
+        s.open()
+    assert e.value.code == AUTH and not e.value.retry
+    assert e.value.line() == "#839 SMTP authentication failed (535 5.7.8 Authentication credentials invalid)"
+
+
+def test_cram_md5_preferred_when_allowed():
+    post = b"250-mx\r\n250 AUTH LOGIN PLAIN CRAM-MD5\r\n"
+    challenge = b"PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+"
+    conn, s = session(
+        [GREETING, b"250-mx\r\n250 AUTH LOGIN PLAIN CRAM-MD5\r\n", b"334 " + challenge + b"\r\n", b"235 ok\r\n"],
+        conn_tls=True, tls="implicit", user=b"tim", password=b"tanstaaftanstaaf",
+        mechanisms=("CRAM-MD5", "PLAIN", "LOGIN"),
+    )
+    del post
+    s.open()
+    # RFC 2195's own example.
+    assert bytes(conn.written) == (
+        b"EHLO board.local\r\nAUTH CRAM-MD5\r\ndGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n"
+    )
+
+
+def test_non_base64_challenge_is_clean_error():
+    conn, s = session([GREETING, b"250-mx\r\n250 AUTH LOGIN\r\n", b"334 !!!not base64!!!\r\n"], conn_tls=True, tls="implicit")
+    with pytest.raises(MailError) as e:
+        s.open()
+    assert e.value.code == COMM
+
+
+def test_without_pipelining_one_command_per_write():
+    conn, s = session(
+        [GREETING, b"250 mx\r\n", b"250 ok\r\n", b"250 ok\r\n", b"354 go\r\n", b"250 queued\r\n"],
+        conn_tls=True, tls="implicit", user=None,
+    )
+    s.open()
+    s.send(b"a@b.c", [b"d@e.f"], [b"x\r\n"])
+    assert conn.writes == [b"EHLO board.local\r\n", b"MAIL FROM:<a@b.c>\r\n", b"RCPT TO:<d@e.f>\r\n", b"DATA\r\n", b"x\r\n.\r\n"]
+
+
+def test_dot_stuffing_and_line_ends_across_chunks():
+    conn, s = session([GREETING, b"250 mx\r\n", b"250 ok\r\n", b"250 ok\r\n", b"354 go\r\n", b"250 queued\r\n"],
+                      conn_tls=True, tls="implicit", user=None)
+    s.open()
+    chunks = [b"a\n.", b"\n..\r", b"\n.x\rb\r", b"", b"\r\n.", b"end"]
+    s.send(b"a@b.c", [b"d@e.f"], chunks)
+    body = bytes(conn.written).split(b"DATA\r\n", 1)[1]
+    assert body == b"a\r\n..\r\n...\r\n..x\r\nb\r\n\r\n..end\r\n.\r\n"
+
+
+def test_helo_fallback():
+    conn, s = session([GREETING, b"500 what?\r\n", b"250 hi\r\n"], conn_tls=True, tls="implicit", user=None)
+    s.open()
+    assert bytes(conn.written) == b"EHLO board.local\r\nHELO board.local\r\n"
+    assert s.caps == {}
+
+
+def test_multiline_reply_split_across_reads():
+    ehlo = b"250-mx\r\n250-PIPE" + b"LINING\r\n250 AUTH PLAIN\r\n"
+    script = [GREETING[:5], GREETING[5:], ehlo[:3], ehlo[3:12], ehlo[12:], b"235 ok\r\n"]
+    conn, s = session(script, conn_tls=True, tls="implicit")
+    s.open()
+    assert set(s.caps) == {b"PIPELINING", b"AUTH"}
+
+
+def test_overlong_reply_line_is_801_without_waiting_for_end():
+    conn, s = session([GREETING, b"250-" + b"x" * 600], conn_tls=True, tls="implicit")
+    with pytest.raises(MailError) as e:
+        s.open()
+    assert e.value.code == COMM and "too long" in e.value.detail
+
+
+def test_timeout_is_801_retryable():
+    conn, s = session([GREETING, None], conn_tls=True, tls="implicit")
+    with pytest.raises(MailError) as e:
+        s.open()
+    assert e.value.code == COMM and e.value.retry
+
+
+def test_size_over_server_limit_refused_before_mail():
+    conn, s = session([GREETING, b"250-mx\r\n250 SIZE 100\r\n"], conn_tls=True, tls="implicit", user=None)
+    s.open()
+    with pytest.raises(MailError) as e:
+        s.send(b"a@b.c", [b"d@e.f"], [b"x"], size=101)
+    assert e.value.code == TOO_LARGE
+    assert b"MAIL" not in conn.written
+
+
+def test_partial_recipients_and_all_refused():
+    conn, s = session([GREETING, b"250-mx\r\n250 PIPELINING\r\n",
+                       b"250 ok\r\n250 ok\r\n550 5.1.1 no such user\r\n354 go\r\n250 queued\r\n",
+                       b"250 ok\r\n550 5.1.1 no\r\n550 5.1.1 no\r\n554 no valid recipients\r\n"],
+                      conn_tls=True, tls="implicit", user=None)
+    s.open()
+    reply, refused = s.send(b"a@b.c", [b"d@e.f", b"x@e.f"], [b"hi\r\n"])
+    assert refused == [(b"x@e.f", "550 5.1.1 no such user")]
+    with pytest.raises(MailError) as e:
+        s.send(b"a@b.c", [b"d@e.f"], [b"hi\r\n"])
+    assert e.value.code == COMM and not e.value.retry and e.value.reply == "550 5.1.1 no"
+    # The second message was preceded by RSET in the same pipelined group.
+    assert b"RSET\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n" in conn.writes
+
+
+def test_crlf_in_address_refused_before_sending():
+    conn, s = session([GREETING, b"250 mx\r\n"], conn_tls=True, tls="implicit", user=None)
+    s.open()
+    with pytest.raises(MailError) as e:
+        s.send(b"a@b.c\r\nRCPT TO:<evil@x>", [b"d@e.f"], [b"x"])
+    assert e.value.code == 861
+    assert conn.written == b"EHLO board.local\r\n"
+
+
+def test_starttls_response_injection_refused():
+    conn, s = session([GREETING, EHLO_PRE, b"220 go\r\n250-injected\r\n250 AUTH PLAIN\r\n"])
+    with pytest.raises(MailError) as e:
+        s.open()
+    assert e.value.code == TLS_REQUIRED and "injected" in e.value.detail
+    assert b"<TLS>" not in conn.written
