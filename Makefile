@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 MICROPYTHON ?= $(abspath $(VENV)/bin/micropython)
 export MICROPYTHON
 
-.PHONY: venv test demo send lint typecheck mpy bench clean
+.PHONY: venv test unit lint typecheck demo send bench clean
 
 venv: $(STAMP)
 
@@ -20,8 +20,15 @@ $(STAMP): requirements-dev.txt
 	$(VPY) -m pip install -q --disable-pip-version-check --no-deps --target $(STUBS) micropython-esp32-stubs==1.29.0.post1
 	touch $(STAMP)
 
-test: venv
+# Every test: style, types against the ESP32 stubs, host and Unix-port tests (see host_tests/).
+test: lint typecheck
 	$(VPY) -m pytest -q host_tests
+
+lint: venv
+	$(VENV)/bin/ruff check firmware host_tests tools boards
+
+typecheck: venv
+	$(VENV)/bin/mypy firmware/mailer firmware/main.py
 
 clean:
 	rm -rf $(VENV) build

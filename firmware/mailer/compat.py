@@ -4,7 +4,7 @@ try:
     from micropython import const  # noqa: F401
 except ImportError:  # CPython
 
-    def const(x):
+    def const(x):  # type: ignore[misc]
         return x
 
 
@@ -15,7 +15,7 @@ try:
     ticks_diff = time.ticks_diff
     ticks_add = time.ticks_add
 except AttributeError:  # CPython
-    _T0 = time.monotonic()
+    _T0 = time.monotonic()  # type: ignore[attr-defined]
 
     def ticks_ms():
         return int((time.monotonic() - _T0) * 1000)

