@@ -16,7 +16,7 @@ _MAX_LINE = const(998)
 _CHUNK = const(512)
 
 
-def _mailbox(field, text):
+def mailbox(field, text):
     # "Name <local@domain>" or "local@domain" -> (display name, address). Quoted local parts,
     # comments and groups are not supported: a device's addresses do not need them.
     s = check(field, text).strip()
@@ -36,7 +36,7 @@ def _mailbox(field, text):
 
 
 def _list(field, value):
-    return [_mailbox(field, a) for a in ([value] if isinstance(value, str) else value or ())]
+    return [mailbox(field, a) for a in ([value] if isinstance(value, str) else value or ())]
 
 
 class Message:
@@ -49,7 +49,7 @@ class Message:
     def __init__(self, sender, to, subject="", body="", cc=(), bcc=(), attachments=(),
                  date=None, message_id=None, domain="mailer.local", boundary=None):
         self._given = (sender, to, cc, bcc)
-        self.sender = _mailbox("from", sender)
+        self.sender = mailbox("from", sender)
         self.to, self.cc, self.bcc = _list("to", to), _list("cc", cc), _list("bcc", bcc)
         if not self.to + self.cc + self.bcc:
             raise MailError(SETTINGS, "no recipients")

@@ -1,0 +1,59 @@
+# Files on flash that survive a power cut at any moment (settings now, the outbox later).
+#
+# The new content goes to path + ".tmp" first and is flushed (in MicroPython, flush is what
+# pushes data to flash) before any name changes. Then the old file is renamed to the backup
+# name and the temporary file to the real name. No rename ever lands on an existing file:
+# LittleFS renames atomically either way, but MicroPython's FAT rename over an existing file
+# removes the target first, and a cut between the two steps would lose it. After a cut at any
+# point one of old/new is complete under `path` or under `backup`:
+#   writing tmp      -> path = old
+#   backup removed   -> path = old
+#   path -> backup   -> path missing, backup = old (read_with_fallback takes it)
+#   tmp -> path      -> path = new, backup = old
+# Without a backup the last rename lands on `path` (atomic on LittleFS and POSIX; on FAT a cut
+# inside that rename can leave only path + ".tmp").
+import os
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def write_atomic(path, data, backup=None):
+    """Replace path with data (bytes, or an iterable of bytes chunks, streamed); the previous
+    file, if any, becomes `backup` when one is named."""
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        if isinstance(data, (bytes, bytearray)):
+            f.write(data)
+        else:
+            for chunk in data:
+                f.write(chunk)
+        f.flush()
+    if backup and _exists(path):
+        if _exists(backup):
+            os.remove(backup)
+        os.rename(path, backup)
+    os.rename(tmp, path)
+
+
+def read_with_fallback(path, backup=None, parse=None):
+    """(content, used_backup): the bytes of path, or of backup when path cannot be read or
+    parse(bytes) raises ValueError (e.g. truncated JSON). With parse, content is its result.
+    Raises the main file's OSError/ValueError when neither is usable."""
+    first = None
+    for p in (path, backup):
+        if not p:
+            continue
+        try:
+            with open(p, "rb") as f:
+                data = f.read()
+            return (parse(data) if parse else data), p != path
+        except (OSError, ValueError) as e:
+            if first is None:
+                first = e
+    raise first

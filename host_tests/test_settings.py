@@ -1,0 +1,385 @@
+# Settings on flash (issue 4): defaults, validation naming the key (#861), CR/LF refused,
+# passwords hidden, backup fallback, migration 0 -> 1, the host tool, and the same results on
+# the MicroPython Unix port as on CPython. Power cuts: test_powercut.py.
+import json
+import os
+import subprocess
+import sys
+
+import mpy
+import pytest
+
+from mailer import flashfile, settings
+from mailer.errors import SETTINGS, MailError
+from tools import settings as tool
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MINIMAL = {"smtp": {"host": "smtp.example.com"}, "mail": {"from": "board@example.com"}}
+
+
+def write(path, obj):
+    path.write_text(obj if isinstance(obj, str) else json.dumps(obj))
+    return str(path)
+
+
+def merged(*layers, **groups):
+    # MINIMAL with groups updated, layer by layer: merged(smtp={"port": 0}) -> a file's content.
+    d = json.loads(json.dumps(MINIMAL))
+    for layer in layers + (groups,):
+        for g, v in layer.items():
+            if isinstance(v, dict) and isinstance(d.get(g), dict):
+                d[g].update(v)
+            else:
+                d[g] = v
+    return d
+
+
+def load_error(tmp_path, obj):
+    with pytest.raises(MailError) as e:
+        settings.load(write(tmp_path / "settings.json", obj))
+    assert e.value.code == SETTINGS and e.value.retry is False
+    return e.value.detail
+
+
+def test_defaults(tmp_path):
+    # No "version": read as version 0, whose migration leaves a file without its keys alone.
+    d = settings.load(write(tmp_path / "settings.json", MINIMAL))
+    assert d == {
+        "version": 1,
+        "incoming": {"host": "", "port": 110, "tls": "starttls", "user": "", "password": ""},
+        "smtp": {"host": "smtp.example.com", "port": 587, "tls": "required", "auth": "same_as_incoming",
+                 "user": "", "password": "", "mechanisms": ["CRAM-MD5", "PLAIN", "LOGIN"],
+                 "allow_plain_password": False, "verify": "ca", "ca_file": "ca.der", "pin_sha256": "",
+                 "timeout_s": 10, "deadline_s": None, "ehlo_name": ""},
+        "mail": {"from": "board@example.com", "to": [], "subject_prefix": ""},
+        "wifi": {"ssid": "", "password": ""},
+        "clock": {"ntp_host": "pool.ntp.org"},
+        "outbox": {"max_messages": 20, "max_bytes": 65536, "retry_base_s": 30, "retry_max_s": 3600},
+        "board": "unix",
+    }
+    assert settings.loaded_from == str(tmp_path / "settings.json")
+    assert settings.deadline_s(d) == 30
+    # The defaults in code are not shared with what load() returns.
+    d["smtp"]["mechanisms"].append("XOAUTH2")
+    assert settings.DEFAULTS["smtp"]["mechanisms"] == ["CRAM-MD5", "PLAIN", "LOGIN"]
+
+
+@pytest.mark.parametrize("content,detail", [
+    (merged(smtp={"port": 0}), "smtp.port: must be an integer 1..65535"),
+    (merged(smtp={"port": "587"}), "smtp.port: must be an integer 1..65535"),
+    (merged(smtp={"port": True}), "smtp.port: must be an integer 1..65535"),
+    (merged(incoming={"port": 70000}), "incoming.port: must be an integer 1..65535"),
+    (merged(smtp={"timeout_s": 0}), "smtp.timeout_s: must be an integer 1..600"),
+    (merged(smtp={"deadline_s": "30"}), "smtp.deadline_s: must be an integer 1..3600"),
+    (merged(smtp={"tls": "yes"}), "smtp.tls: must be one of required, opportunistic, off, implicit, not yes"),
+    (merged(incoming={"tls": "stls"}), "incoming.tls: must be one of off, starttls, implicit, not stls"),
+    (merged(smtp={"auth": "same"}),
+     "smtp.auth: must be one of same_as_incoming, log_on_using, pop_before_smtp, none, not same"),
+    (merged(smtp={"verify": "none"}), "smtp.verify: must be one of ca, pin, off, not none"),
+    (merged(smtp={"mechanisms": ["PLAIN", "NTLM"]}), "smtp.mechanisms: must be one of CRAM-MD5, PLAIN, LOGIN, not NTLM"),
+    (merged(smtp={"mechanisms": "PLAIN"}), "smtp.mechanisms: must be a list of strings"),
+    (merged(smtp={"mechanisms": []}), "smtp.mechanisms: missing"),
+    (merged(smtp={"allow_plain_password": 1}), "smtp.allow_plain_password: must be true or false"),
+    (merged(smtp={"user": 5}), "smtp.user: must be a string"),
+    (merged(smtp={"bogus": 1}), "smtp.bogus: unknown key"),
+    (merged(_comment="x"), "_comment: unknown key"),
+    (merged(smtp=[]), "smtp: must be an object"),
+    (merged(smtp={"host": ""}), "smtp.host: missing"),
+    ({"smtp": {"host": "h"}}, "mail.from: missing"),
+    (merged(mail={"from": "board"}), "mail.from: not an address: board"),
+    (merged(mail={"from": "Board <board@>"}), "mail.from: not an address: Board <board@>"),
+    (merged(mail={"to": ["ops@example.com", "ops at example.com"]}), "mail.to: not an address: ops at example.com"),
+    (merged(mail={"to": "ops@example.com"}), "mail.to: must be a list of strings"),
+    (merged(smtp={"auth": "log_on_using"}), "smtp.user: missing (needed when smtp.auth is log_on_using)"),
+    (merged(smtp={"auth": "pop_before_smtp"}), "incoming.host: missing (needed when smtp.auth is pop_before_smtp)"),
+    (merged(smtp={"verify": "pin"}), "smtp.pin_sha256: missing (needed when smtp.verify is pin)"),
+    (merged(smtp={"verify": "pin", "pin_sha256": "ab" * 31}),
+     "smtp.pin_sha256: must be 64 hex digits (SHA-256 of the certificate)"),
+    (merged(smtp={"ca_file": ""}), "smtp.ca_file: missing (needed when smtp.verify is ca)"),
+    (merged(outbox={"retry_base_s": 600, "retry_max_s": 60}),
+     "outbox.retry_max_s: must not be less than outbox.retry_base_s"),
+    (merged(outbox={"max_bytes": 10}), "outbox.max_bytes: must be an integer 1024..16777216"),
+    (merged(board="../etc/x"), "board: must be a file name under boards/ without .json"),
+    (merged(board=""), "board: must be a file name under boards/ without .json"),
+    (merged(version=2), "version: must be an integer 0..1"),
+    (merged(version="1"), "version: must be an integer 0..1"),
+])
+def test_each_problem_names_its_key(tmp_path, content, detail):
+    assert load_error(tmp_path, content) == detail
+    assert settings.problems(content)[0] == detail
+
+
+def test_good_variants_pass():
+    pin = ":".join(["AB"] * 32)
+    assert settings.problems(merged(smtp={"verify": "pin", "pin_sha256": pin, "deadline_s": 60})) == []
+    assert settings.problems(merged(smtp={"verify": "off", "ca_file": "", "tls": "implicit", "port": 465})) == []
+    assert settings.problems(merged(mail={"from": '"Board 7" <b7@example.com>', "to": ["a@example.com"]})) == []
+
+
+def test_problems_lists_every_problem():
+    got = settings.problems({"smtp": {"port": 0, "tls": "x"}, "mail": {"from": "x"}, "y": 1})
+    assert got == [
+        "y: unknown key",
+        "mail.from: not an address: x",
+        "smtp.port: must be an integer 1..65535",
+        "smtp.tls: must be one of required, opportunistic, off, implicit, not x",
+        "smtp.host: missing",
+    ]
+
+
+@pytest.mark.parametrize("group,key", [
+    ("smtp", "host"), ("smtp", "ehlo_name"), ("smtp", "user"), ("smtp", "password"), ("incoming", "host"),
+    ("incoming", "password"), ("mail", "subject_prefix"), ("wifi", "ssid"), ("clock", "ntp_host"),
+])
+@pytest.mark.parametrize("bad", ["\r", "\n", "\0"])
+def test_cr_lf_nul_refused_in_every_string(tmp_path, group, key, bad):
+    content = merged(**{group: {key: "x" + bad + "QUIT"}})
+    assert load_error(tmp_path, content) == "%s.%s: CR/LF/NUL not allowed" % (group, key)
+
+
+def test_cr_lf_refused_in_list_items(tmp_path):
+    content = merged(mail={"to": ["ops@example.com", "ops@example.com\r\nRCPT TO:<x@evil.example>"]})
+    assert load_error(tmp_path, content) == "mail.to: CR/LF/NUL not allowed"
+
+
+SECRETS = {"smtp": {"password": "smtp-S3cret"}, "incoming": {"password": "pop-S3cret"},
+           "wifi": {"password": "wifi-S3cret"}}
+
+
+def test_passwords_never_in_text_forms(tmp_path, capsys):
+    d = settings.load(write(tmp_path / "s.json", merged(**SECRETS)))
+    print(d, d["smtp"], [d], "%s %r" % (d, d["incoming"]))
+    texts = [str(d), repr(d), str(d["smtp"]), repr(d["wifi"]), settings.dumps_redacted(d),
+             json.dumps(settings.redacted(d)), capsys.readouterr().out]
+    for text in texts:
+        for group in SECRETS:
+            assert SECRETS[group]["password"] not in text
+        assert "***" in text
+    assert settings.redacted(d)["wifi"]["password"] == "***"
+    assert settings.redacted(d)["smtp"]["host"] == "smtp.example.com"
+    # The values themselves are untouched: the edges need them.
+    assert d["wifi"]["password"] == "wifi-S3cret"
+    assert settings.credentials(d) == (None, None)  # no incoming.user: no AUTH
+
+
+def test_credentials_per_auth_mode():
+    def creds(auth, **incoming):
+        d, bad = settings._build(merged(smtp={"auth": auth, "user": "su", "password": "sp"},
+                                        incoming=dict({"host": "pop.example.com", "user": "pu",
+                                                       "password": "pp"}, **incoming)))
+        assert bad == []
+        return settings.credentials(d)
+
+    assert creds("same_as_incoming") == ("pu", "pp")
+    assert creds("same_as_incoming", user="") == (None, None)  # no account: no AUTH (530 -> #839)
+    assert creds("log_on_using") == ("su", "sp")
+    assert creds("pop_before_smtp") == (None, None)
+    assert creds("none") == (None, None)
+
+
+def test_save_then_load_keeps_previous_as_backup(tmp_path):
+    path = str(tmp_path / "settings.json")
+    settings.save(merged(smtp={"port": 2525}), path)
+    first = open(path, "rb").read()
+    assert not os.path.exists(path + ".bak")
+    settings.save(merged(SECRETS, smtp={"port": 2526}), path)
+    assert open(path + ".bak", "rb").read() == first
+    assert sorted(os.listdir(tmp_path)) == ["settings.json", "settings.json.bak"]  # no .tmp left
+    d = settings.load(path)
+    assert d["smtp"]["port"] == 2526 and d["smtp"]["password"] == "smtp-S3cret"
+    assert settings.loaded_from == path
+    settings.save(d, path)  # a loaded object saves as it is
+    assert json.loads(open(path).read()) == settings.load(path)
+
+
+def test_save_refuses_invalid_and_leaves_files_alone(tmp_path):
+    path = str(tmp_path / "settings.json")
+    settings.save(MINIMAL, path)
+    before = open(path, "rb").read()
+    with pytest.raises(MailError) as e:
+        settings.save(merged(smtp={"port": -1}), path)
+    assert (e.value.code, e.value.detail) == (SETTINGS, "smtp.port: must be an integer 1..65535")
+    assert open(path, "rb").read() == before and sorted(os.listdir(tmp_path)) == ["settings.json"]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "missing", "array"])
+def test_load_falls_back_to_backup_and_says_so(tmp_path, damage):
+    path = str(tmp_path / "settings.json")
+    settings.save(merged(smtp={"port": 2525}), path)
+    settings.save(merged(smtp={"port": 2526}), path)
+    good = open(path, "rb").read()
+    if damage == "missing":
+        os.remove(path)
+    else:
+        data = {"truncate": good[: len(good) // 2], "garbage": b"\xff\x00{{", "empty": b"",
+                "array": b"[1, 2]"}[damage]
+        open(path, "wb").write(data)
+    d = settings.load(path)
+    assert d["smtp"]["port"] == 2525
+    assert settings.loaded_from == path + ".bak"
+
+
+def test_load_without_any_good_file(tmp_path):
+    path = str(tmp_path / "settings.json")
+    detail = load_error(tmp_path, "{\"smtp\": ")
+    assert detail.startswith(path + ": unreadable and no good backup (")
+    open(path + ".bak", "w").write("also bad")
+    assert load_error(tmp_path, "{").startswith(path + ": unreadable and no good backup (")
+
+
+def test_invalid_main_file_is_reported_not_masked_by_backup(tmp_path):
+    # A readable file with a mistake in it is the user's to fix: no silent fallback.
+    path = str(tmp_path / "settings.json")
+    settings.save(MINIMAL, path)
+    settings.save(MINIMAL, path)
+    assert load_error(tmp_path, merged(smtp={"port": 0})) == "smtp.port: must be an integer 1..65535"
+
+
+def test_migration_v0_to_v1(tmp_path):
+    v0 = {"smtp_server": "mail.example.com", "smtp_port": 587, "use_ssl": True, "smtp_login": "own",
+          "smtp_user": "dev", "smtp_password": "pw", "pop_server": "pop.example.com", "pop_port": 995,
+          "pop_user": "pu", "pop_password": "pp", "sender": "Dev <dev@example.com>",
+          "recipients": "a@example.com, b@example.com", "wifi_ssid": "office", "wifi_password": "wpw"}
+    d = settings.load(write(tmp_path / "settings.json", v0))
+    assert d["version"] == 1
+    assert d["smtp"] == dict(settings.DEFAULTS["smtp"], host="mail.example.com", port=587, tls="opportunistic",
+                             auth="log_on_using", user="dev", password="pw", verify="off")
+    assert d["incoming"] == {"host": "pop.example.com", "port": 995, "tls": "starttls", "user": "pu", "password": "pp"}
+    assert d["mail"] == {"from": "Dev <dev@example.com>", "to": ["a@example.com", "b@example.com"], "subject_prefix": ""}
+    assert d["wifi"] == {"ssid": "office", "password": "wpw"}
+    assert settings.credentials(d) == ("dev", "pw")
+
+
+def test_migration_keeps_old_implied_behaviour():
+    # A version 0 file that said nothing about SSL or the port behaved as "allow SSL" OFF on
+    # port 25, logging in with the POP account: the upgrade keeps that.
+    d, bad = settings._build({"smtp_server": "m.example.com", "sender": "a@example.com",
+                              "pop_user": "pu", "pop_password": "pp"})
+    assert bad == []
+    assert (d["smtp"]["port"], d["smtp"]["tls"], d["smtp"]["auth"]) == (25, "off", "same_as_incoming")
+    assert settings.credentials(d) == ("pu", "pp")
+    assert settings.problems({"smtp_server": "m", "sender": "a@example.com", "use_ssl": "yes", "colour": 1}) == [
+        "colour: unknown key", "smtp.tls: must be one of required, opportunistic, off, implicit, not yes"]
+
+
+def test_flashfile_chunks_and_fallback(tmp_path):
+    path = str(tmp_path / "f")
+    flashfile.write_atomic(path, (c for c in [b"ab", b"cd"]), backup=path + ".b")
+    assert flashfile.read_with_fallback(path, path + ".b") == (b"abcd", False)
+    flashfile.write_atomic(path, b"new", backup=path + ".b")
+    assert flashfile.read_with_fallback(path, path + ".b") == (b"new", False)
+    os.remove(path)
+    assert flashfile.read_with_fallback(path, path + ".b") == (b"abcd", True)
+    assert flashfile.read_with_fallback(path + ".b", None, parse=lambda b: b.upper()) == (b"ABCD", False)
+    with pytest.raises(OSError):
+        flashfile.read_with_fallback(path, str(tmp_path / "none"))
+
+
+# ---- the host tool (python -m tools.settings) ----
+
+def run_tool(*args):
+    return subprocess.run([sys.executable, "-m", "tools.settings", *args], capture_output=True, text=True,
+                          cwd=mpy.ROOT, timeout=30)
+
+
+def test_tool_new_writes_a_file_that_checks(tmp_path):
+    path = str(tmp_path / "s.json")
+    r = run_tool("new", path)
+    assert r.returncode == 0 and "smtp.tls" in r.stderr
+    assert settings.problems(json.load(open(path))) == []
+    assert run_tool("new", path).returncode == 1  # never overwrites without --force
+    assert run_tool("new", path, "--force").returncode == 0
+
+
+def test_tool_check(tmp_path):
+    good = write(tmp_path / "good.json", merged(version=1))
+    r = run_tool("check", good)
+    assert (r.returncode, r.stdout) == (0, good + ": ok\n")
+    bad = write(tmp_path / "bad.json", merged(smtp={"port": 0, "host": ""}, extra=1))
+    r = run_tool("check", bad)
+    assert r.returncode == 1
+    assert r.stdout.splitlines() == [bad + ": extra: unknown key", bad + ": smtp.port: must be an integer 1..65535",
+                                     bad + ": smtp.host: missing"]
+    notjson = write(tmp_path / "nj.json", "{\"smtp\": ")
+    r = run_tool("check", notjson)
+    assert r.returncode == 1 and r.stdout.startswith(notjson + ": ")
+    old = write(tmp_path / "old.json", {"smtp_server": "m.example.com", "sender": "a@example.com"})
+    assert run_tool("check", old).stdout == old + ": ok (version 0, upgraded on load)\n"
+
+
+def test_tool_show_hides_passwords(tmp_path):
+    path = write(tmp_path / "s.json", merged(**SECRETS))
+    r = run_tool("show", path)
+    assert r.returncode == 0
+    shown = json.loads(r.stdout)
+    assert shown == settings.redacted(settings.load(path))
+    assert shown["smtp"]["password"] == shown["wifi"]["password"] == "***"
+    assert "S3cret" not in r.stdout + r.stderr
+    bad = write(tmp_path / "bad.json", merged(SECRETS, smtp={"tls": "no"}))
+    r = run_tool("show", bad)
+    assert r.returncode == 1 and "S3cret" not in r.stdout + r.stderr
+    assert r.stdout == bad + ": #861 Settings invalid (smtp.tls: must be one of required, opportunistic, off, implicit, not no)\n"
+
+
+def test_tool_show_says_when_backup_was_used(tmp_path):
+    path = str(tmp_path / "s.json")
+    settings.save(MINIMAL, path)
+    settings.save(MINIMAL, path)
+    open(path, "w").write("{")
+    r = run_tool("show", path)
+    assert r.returncode == 0 and "showing the backup " + path + ".bak" in r.stderr
+
+
+def test_tool_push(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(tool.subprocess, "run", lambda argv: calls.append(argv) or subprocess.CompletedProcess(argv, 0))
+    good = write(tmp_path / "good.json", MINIMAL)
+    assert tool.main(["push", good, "--port", "/dev/ttyUSB0"]) == 0
+    assert calls == [[sys.executable, "-m", "mpremote", "connect", "/dev/ttyUSB0", "fs", "cp", good, ":settings.json"]]
+    assert tool.main(["push", good, "--resume"]) == 0
+    assert calls[1][3:6] == ["connect", "auto", "resume"]
+    bad = write(tmp_path / "bad.json", {"smtp": {}})
+    assert tool.main(["push", bad]) == 1 and len(calls) == 2  # nothing copied
+
+
+# ---- the same code on the MicroPython Unix port ----
+
+@pytest.mark.unixport
+def test_unix_port_gives_the_same_results_as_cpython():
+    script = os.path.join(HERE, "mp_settings_cases.py")
+    cp = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=30,
+                        env=dict(os.environ, PYTHONPATH=mpy.FIRMWARE))
+    mp = mpy.run([script])
+    assert cp.returncode == 0 and mp.returncode == 0, cp.stderr + mp.stderr
+    a = [json.loads(ln) for ln in cp.stdout.splitlines()]
+    b = [json.loads(ln) for ln in mp.stdout.splitlines()]
+    assert len(a) == 8 and a == b
+    assert a[0]["credentials"] == ["pop-user", "pop-pw"] and a[0]["secret_shown"] == []
+    assert a[1]["problems"] == ["smtp.host: missing", "mail.from: missing"]
+    assert a[6]["settings"]["smtp"]["auth"] == "log_on_using" and a[7]["problems"] == ["colour: unknown key"]
+
+
+@pytest.mark.unixport
+def test_unix_port_load_save_and_fallback(tmp_path):
+    path = str(tmp_path / "settings.json")
+    code = """
+from mailer import settings
+from mailer.errors import MailError
+p = %r
+settings.save(%r, p)
+settings.save(%r, p)
+d = settings.load(p)
+print(d['smtp']['port'], settings.loaded_from == p, str(d).count('***'))
+open(p, 'wb').write(b'{"smtp": {"ho')
+d = settings.load(p)
+print(d['smtp']['port'], settings.loaded_from == p + '.bak')
+open(p, 'w').write('{"smtp": {"host": "h", "port": 0}}')
+try:
+    settings.load(p)
+except MailError as e:
+    print(e.code, e.detail)
+""" % (path, merged(smtp={"port": 2525}), merged(SECRETS, smtp={"port": 2526}))
+    r = mpy.run_code(code)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["2526 True 3", "2525 True", "861 smtp.port: must be an integer 1..65535"]
+    assert "S3cret" not in r.stdout

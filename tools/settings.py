@@ -1,0 +1,121 @@
+"""Settings files for the board (issue 4), checked with the firmware's own code.
+
+    python -m tools.settings new [FILE] [--force]   write an example (explained on stderr)
+    python -m tools.settings check FILE             print every problem; exit 1 if any
+    python -m tools.settings show FILE              the settings as loaded, passwords as ***
+    python -m tools.settings push FILE [--port PORT] [--resume]
+                                                    check, then copy to the board's /settings.json
+
+Exit status: 0 good, 1 bad settings (or push failed), 2 usage.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "firmware"))
+
+from mailer import settings  # noqa: E402
+from mailer.errors import MailError  # noqa: E402
+
+# The seed device's default choices: SMTP AUTH with the incoming (POP3) account, STARTTLS
+# required, the server certificate checked against ca.der. Placeholders to replace.
+EXAMPLE = {
+    "version": settings.VERSION,
+    "incoming": {"host": "pop.example.com", "port": 110, "tls": "starttls",
+                 "user": "device@example.com", "password": "change-me"},
+    "smtp": {"host": "smtp.example.com", "port": 587, "tls": "required", "auth": "same_as_incoming",
+             "verify": "ca", "ca_file": "ca.der", "timeout_s": 10},
+    "mail": {"from": "Device <device@example.com>", "to": ["ops@example.com"], "subject_prefix": "[device] "},
+    "wifi": {"ssid": "office", "password": "change-me"},
+    "board": "unix",
+}
+
+EXPLAIN = """\
+%s: example settings written; edit it, then `check` and `push` it. JSON has no comments:
+  incoming      the POP3 account; smtp.auth "same_as_incoming" logs in to SMTP with it
+  smtp.tls      required (STARTTLS or fail, #862) | opportunistic | off | implicit (port 465)
+  smtp.auth     same_as_incoming | log_on_using (smtp.user, smtp.password) | pop_before_smtp | none
+  smtp.verify   ca (smtp.ca_file, DER or PEM, copied to the board too) | pin (smtp.pin_sha256) | off
+  mail          sender, default recipients, subject prefix
+  board         a definition under boards/ (without .json)
+Keys left out take their defaults (README, "Settings reference")."""
+
+
+def _read(path):
+    # The file's JSON, or exit 1 naming why it cannot be read.
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read())
+    except (OSError, ValueError) as e:
+        print("%s: %s" % (path, e))
+        raise SystemExit(1) from None
+
+
+def cmd_new(a):
+    if os.path.exists(a.file) and not a.force:
+        print("%s: exists (use --force to replace it)" % a.file, file=sys.stderr)
+        return 1
+    with open(a.file, "w") as f:
+        json.dump(EXAMPLE, f, indent=1)
+        f.write("\n")
+    print(EXPLAIN % a.file, file=sys.stderr)
+    return 0
+
+
+def cmd_check(a):
+    raw = _read(a.file)
+    bad = settings.problems(raw)
+    for p in bad:
+        print("%s: %s" % (a.file, p))
+    if not bad:
+        v = raw.get("version", 0)
+        print("%s: ok%s" % (a.file, " (version %s, upgraded on load)" % v if v != settings.VERSION else ""))
+    return 1 if bad else 0
+
+
+def cmd_show(a):
+    try:
+        d = settings.load(a.file, a.file + ".bak")
+    except MailError as e:
+        print("%s: %s" % (a.file, e.line()))
+        return 1
+    if settings.loaded_from != a.file:
+        print("%s: unreadable, showing the backup %s" % (a.file, settings.loaded_from), file=sys.stderr)
+    print(json.dumps(settings.redacted(d), indent=1, sort_keys=True))
+    return 0
+
+
+def push_argv(path, port, resume=False):
+    # mpremote's soft reset would end a Unix-port board: `resume` skips it (DESIGN.md).
+    return [sys.executable, "-m", "mpremote", "connect", port] + (["resume"] if resume else []) + \
+        ["fs", "cp", path, ":settings.json"]
+
+
+def cmd_push(a):
+    if cmd_check(a):
+        return 1
+    return 1 if subprocess.run(push_argv(a.file, a.port, a.resume)).returncode else 0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m tools.settings", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    n = sub.add_parser("new", help="write an example settings file")
+    n.add_argument("file", nargs="?", default="settings.json")
+    n.add_argument("--force", action="store_true", help="replace an existing file")
+    for name, text in (("check", "print every problem"), ("show", "print with passwords hidden"),
+                       ("push", "check, then copy to the board with mpremote")):
+        s = sub.add_parser(name, help=text)
+        s.add_argument("file")
+        if name == "push":
+            s.add_argument("--port", default="auto", help="mpremote device (default: auto)")
+            s.add_argument("--resume", action="store_true", help="no soft reset (Unix-port board)")
+    a = p.parse_args(argv)
+    return {"new": cmd_new, "check": cmd_check, "show": cmd_show, "push": cmd_push}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
