@@ -1,0 +1,139 @@
+# POP3 login (RFC 1939) for POP before SMTP and for checking the incoming account, over STLS
+# (RFC 2595) or implicit TLS (RFC 8314). Every failure is #810, except bad input (#861); the
+# password never appears in a log line or an error text.
+import binascii
+import hashlib
+
+from mailer import codec, transport
+from mailer.compat import const
+from mailer.errors import POP, SETTINGS, MailError
+
+# RFC 1939 3: a response line is at most 512 octets, CRLF included; we hold no more.
+_MAX_LINE = const(512)
+# RFC 2449 8.1.1 and RFC 3206 4: -ERR codes meaning "not now" rather than "wrong password".
+_TEMPORARY = (b"[IN-USE]", b"[LOGIN-DELAY]", b"[SYS/TEMP]")
+
+
+def _text(line):
+    # Server text for a display or log: printable ASCII only, whatever the server sent.
+    return "".join(chr(c) if 32 <= c < 127 else "?" for c in line)
+
+
+def _as_pop(e, stage):
+    # A transport failure (network #801, resolve #802, certificate #863, clock #843, ...)
+    # becomes #810 with the original code in the text; its retry verdict stays.
+    if e.code in (POP, SETTINGS):
+        return e
+    return MailError(POP, "%s: %s" % (stage, e.line()), retry=e.retry)
+
+
+class _Pop:
+    def __init__(self, conn):
+        self.conn = conn
+        self.buf = b""
+        self.stage = "greeting"
+
+    def line(self):
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                break
+            if len(self.buf) >= _MAX_LINE:
+                i = len(self.buf)
+                break
+            data = self.conn.read(_MAX_LINE)
+            if not data:
+                raise MailError(POP, "connection closed by server during " + self.stage)
+            self.buf += data
+        if i + 2 > _MAX_LINE:
+            raise MailError(POP, "reply line over 512 octets during " + self.stage, retry=False)
+        line, self.buf = self.buf[:i], self.buf[i + 2:]
+        return line
+
+    def ok(self, cmd=None, stage=None):
+        # Sends cmd (if any), returns the +OK line; -ERR raises #810.
+        if stage:
+            self.stage = stage
+        if cmd:
+            self.conn.write(cmd)
+        line = self.line()
+        if line[:3] == b"+OK":
+            return line
+        retry = self.stage != "login"
+        for code in _TEMPORARY:
+            retry = retry or code in line
+        raise MailError(POP, "%s refused" % self.stage, reply=_text(line), retry=retry)
+
+
+def _timestamp(greeting):
+    # RFC 1939 7: an APOP-capable server ends its greeting with a msg-id "<...@...>".
+    start = greeting.find(b"<")
+    end = greeting.find(b">", start)
+    if start < 0 or end < 0 or b"@" not in greeting[start:end]:
+        return None
+    return greeting[start:end + 1]
+
+
+def login(conn, user, password, tls_mode, allow_plain_password=False, apop=True):
+    """Log in on conn (a transport.Conn, just connected) as user/password (bytes) and QUIT.
+
+    tls_mode: "off" | "starttls" (STLS required: no credentials without it) | "implicit"
+    (conn is TLS already). Raises MailError(POP) with retry=False for a refused login."""
+    p = _Pop(conn)
+    try:
+        greeting = p.ok()
+        if tls_mode == "starttls" and not conn.tls:
+            # STLS without asking CAPA first (RFC 2595 4 allows it): a server without STLS
+            # answers -ERR, and the answer is the same if a man in the middle stripped it.
+            p.stage = "stls"
+            conn.write(b"STLS\r\n")
+            if p.line()[:3] != b"+OK":
+                raise MailError(POP, "server does not offer STLS", retry=False)
+            if p.buf:
+                # Bytes sent in clear before the handshake would be read as if they came
+                # over TLS (response injection, CVE-2021-22947 class): stop.
+                raise MailError(POP, "data injected before TLS handshake", retry=False)
+            conn.starttls()
+        stamp = _timestamp(greeting) if apop else None
+        if stamp:
+            # APOP sends MD5(timestamp + password), never the password. MD5 is weak: anyone
+            # who sees the exchange can try a dictionary offline; but it is what seed-era
+            # servers offer, and it is why APOP is allowed in clear (tls_mode "off").
+            digest = binascii.hexlify(hashlib.md5(stamp + password).digest())
+            p.ok(codec.command(b"APOP", user + b" " + digest), "login")
+        else:
+            if not conn.tls and not allow_plain_password:
+                raise MailError(POP, "refusing to send the password without TLS", retry=False)
+            p.ok(codec.command(b"USER", user), "login")
+            p.ok(codec.command(b"PASS", password), "login")
+    except MailError as e:
+        raise _as_pop(e, p.stage) from None
+    try:
+        # RFC 1939 6: QUIT ends the session cleanly (mailbox unlocked). Whatever the answer,
+        # the login has already counted, so a failure here is not one.
+        conn.write(b"QUIT\r\n")
+        p.line()
+    except MailError:
+        pass
+
+
+def pop_before_smtp(cfg, deadline):
+    """Log in to cfg["incoming"] and log out, so that the SMTP server lets this address send.
+
+    The POP3 server's certificate is checked with the smtp group's verify/ca_file/pin_sha256
+    (a pin therefore only fits when both servers present the same certificate). APOP only in
+    clear: over TLS, USER/PASS works everywhere, while a greeting's timestamp does not prove
+    APOP works for this account (servers that store password hashes cannot check it)."""
+    inc, smtp = cfg["incoming"], cfg["smtp"]
+    tls = inc["tls"]
+    tls_cfg = transport.tls_config(smtp, inc["host"], tls)
+    try:
+        conn = transport.connect(inc["host"], inc["port"], smtp["timeout_s"] * 1000, deadline,
+                                 tls_cfg, implicit_tls=tls == "implicit")
+    except MailError as e:
+        raise _as_pop(e, "connect") from None
+    try:
+        login(conn, inc["user"].encode(), inc["password"].encode(), tls,
+              smtp["allow_plain_password"], apop=tls == "off")
+    finally:
+        conn.close()
