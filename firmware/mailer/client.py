@@ -25,10 +25,13 @@ class Result:
 def _session(cfg, log):
     smtp = cfg["smtp"]
     host = smtp["host"]
-    verify = smtp["verify"] if smtp["tls"] != "off" else "off"
-    cadata = transport.load_ca(smtp["ca_file"]) if verify == "ca" else None
-    tls_cfg = transport.TlsConfig(host, verify, cadata, smtp.get("pin_sha256"))
+    tls_cfg = transport.tls_config(smtp, host, smtp["tls"])
     deadline = Deadline(settings.deadline_s(cfg) * 1000)
+    if smtp["auth"] == "pop_before_smtp":
+        # The seed's POP-before-SMTP: a POP3 login opens the SMTP server to this address.
+        from mailer import pop3
+
+        pop3.pop_before_smtp(cfg, deadline)
     conn = transport.connect(host, smtp["port"], smtp["timeout_s"] * 1000, deadline, tls_cfg,
                              implicit_tls=smtp["tls"] == "implicit")
     user, password = settings.credentials(cfg)

@@ -35,6 +35,11 @@ class Session:
             r = self.reader.pop()
         if self.log:
             self.log("S: " + r.line())
+        if r.code == 421:
+            # RFC 5321 3.8: the server is closing the channel, whatever was asked. Stop here
+            # with its reply (a pipelined group would otherwise end in a bare EOF, and an
+            # opportunistic STARTTLS would go on in clear).
+            raise classify.reply_error(self.stage, r)
         return r
 
     def _cmd(self, data, shown=None):

@@ -44,6 +44,13 @@ class TlsConfig:
         self.pin = pin.replace(":", "").lower() if pin else None
 
 
+def tls_config(smtp, host, tls):
+    # The certificate check the settings' smtp group asks for, for `host` reached with `tls`.
+    verify = smtp["verify"] if tls != "off" else "off"
+    cadata = load_ca(smtp["ca_file"]) if verify == "ca" else None
+    return TlsConfig(host, verify, cadata, smtp.get("pin_sha256"))
+
+
 class Conn:
     def __init__(self, sock, timeout_ms, deadline, tls_cfg):
         self.raw = sock
@@ -52,6 +59,7 @@ class Conn:
         self.deadline = deadline
         self.tls_cfg = tls_cfg
         self.tls = False
+        self.leaf = None  # server certificate (DER) seen during the handshake, for pinning
 
     def _arm(self):
         t = min(self.timeout_ms, self.deadline.left_ms())
@@ -82,6 +90,11 @@ class Conn:
         except OSError as e:
             raise classify.network_error(e, "write") from None
 
+    def _keep_leaf(self, cert, depth):
+        if depth == 0:
+            self.leaf = bytes(cert)
+        return 0  # the pin, not the chain, decides
+
     def starttls(self):
         cfg = self.tls_cfg
         if cfg.verify == "ca" and time.gmtime()[0] < MIN_YEAR:
@@ -93,6 +106,11 @@ class Conn:
                 if cfg.verify == "ca":
                     ctx.verify_mode = ssl.CERT_REQUIRED
                     ctx.load_verify_locations(cadata=cfg.cadata)
+                elif cfg.pin and hasattr(getattr(ctx, "_context", None), "verify_callback"):
+                    # MicroPython's TLS socket has no getpeercert(): take the server's own
+                    # certificate (depth 0) as mbedTLS walks the chain.
+                    ctx._context.verify_callback = self._keep_leaf
+                    ctx.verify_mode = ssl.CERT_OPTIONAL
                 else:
                     if hasattr(ctx, "check_hostname"):
                         ctx.check_hostname = False  # CPython wants this before CERT_NONE
@@ -105,9 +123,13 @@ class Conn:
                 )
         except (OSError, ValueError) as e:
             raise classify.tls_error(e) from None
+        if hasattr(self.sock, "settimeout"):
+            # CPython's wrap_socket detaches the plain socket: time-outs go on the TLS one.
+            # MicroPython's TLS socket has no settimeout; its plain socket keeps working.
+            self.raw = self.sock
         self.tls = True
         if cfg.pin:
-            der = self.sock.getpeercert(True)
+            der = self.leaf or self.sock.getpeercert(True)
             got = binascii.hexlify(hashlib.sha256(der).digest()).decode()
             if got != cfg.pin:
                 raise MailError(CERT, "certificate fingerprint differs from the pinned one")
