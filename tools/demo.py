@@ -12,6 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from tools.certs import make_certs  # noqa: E402
 from tools.devserver import DevServer, summary  # noqa: E402
+from tools.render_display import pixels, png  # noqa: E402
 
 USER = "device@example.com"
 PASSWORD = "demo-Pa55word"
@@ -29,6 +30,21 @@ def demo_settings(port, ca_der):
     }
 
 
+def show_display(dump):
+    # The simulated 128x64 OLED as the board left it: in the terminal (two pixel rows per
+    # character) and as build/demo_display.png.
+    if not os.path.exists(dump):
+        return
+    with open(dump, "rb") as f:
+        rows = pixels(f.read())
+    print("--- simulated display (build/demo_display.png) ---")
+    for y in range(0, 64, 2):
+        print("".join(" \u2580\u2584\u2588"[rows[y][x] + 2 * rows[y + 1][x]] for x in range(128)).rstrip())
+    os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
+    with open(os.path.join(ROOT, "build", "demo_display.png"), "wb") as f:
+        f.write(png(rows))
+
+
 def main():
     micropython = os.environ.get("MICROPYTHON") or os.path.join(os.path.dirname(sys.executable), "micropython")
     with tempfile.TemporaryDirectory() as tmp:
@@ -36,6 +52,7 @@ def main():
         server = DevServer(certs, users={USER: PASSWORD}).start()
         try:
             path = os.path.join(tmp, "settings.json")
+            dump = os.path.join(tmp, "display.bin")
             with open(path, "w") as f:
                 json.dump(demo_settings(server.port, certs["ca_der"]), f, indent=1)
             print("dev mail server on 127.0.0.1:%d (STARTTLS and AUTH required)" % server.port)
@@ -44,9 +61,11 @@ def main():
             rc = subprocess.call(
                 [micropython, os.path.join(ROOT, "tools", "mp_send.py"), "settings=" + path,
                  "subject=Hello from the simulated board", "boards=" + os.path.join(ROOT, "boards"),
+                 "display=" + dump,
                  "body=This message went over STARTTLS with SMTP AUTH.\n"],
                 env=env, cwd=tmp, timeout=120,
             )
+            show_display(dump)
             print("--- dev mail server received ---")
             for rec in server.messages:
                 print(summary(rec))

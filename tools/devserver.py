@@ -155,6 +155,8 @@ class DevServer:
             self._on_message(rec)
 
     def start(self):
+        # aiosmtpd logs a deprecation warning at every login; keep the console for what matters.
+        logging.getLogger("mail.log").setLevel(logging.ERROR)
         try:
             for c in (self._starttls, self._implicit):
                 if c:
@@ -248,8 +250,6 @@ def main(argv=None):
         return 0 if recs else 1
     if not (a.certdir and a.maildir):
         p.error("--certdir and --maildir are required")
-    # aiosmtpd logs a deprecation warning at every login; keep the console for what matters.
-    logging.getLogger("mail.log").setLevel(logging.ERROR)
     certs = make_certs(a.certdir)
     os.makedirs(a.maildir, exist_ok=True)
     server = DevServer(

@@ -1,7 +1,7 @@
 # Runs ON THE MICROPYTHON UNIX PORT (started by `make send` and `make demo`, with firmware/ on
 # MICROPYPATH): the firmware as a simulated board sends one message with a settings file.
 # Arguments are name=value pairs: settings= to= [cc=] [bcc=] [subject=] [body=] [attach=a,b]
-# [boards=dir] [verbose=1]. The last line printed is "sent <Message-ID>" or the device code,
+# [boards=dir] [display=dump file] [verbose=1]. The last line printed is "sent <Message-ID>" or the device code,
 # its meaning and the server's reply; the exit status is 0 only when the message was accepted.
 import sys
 
@@ -27,7 +27,10 @@ def main(argv):
     status = None
     try:
         cfg = settings.load(a.get("settings", "settings.json"))
-        status = board.make_status(board.load_board(cfg["board"], a["boards"]))
+        b = board.load_board(cfg["board"], a["boards"])
+        if a.get("display") and "display" in b:
+            b["display"]["dump"] = a["display"]  # the simulated display's frames, for the demo
+        status = board.make_status(b, out=lambda line: print("[status] " + line))
         status.busy()
         mail = cfg["mail"]
         msg = Message(
