@@ -44,3 +44,13 @@ def smtpd(smtpd_factory):
     """STARTTLS and AUTH required (PLAIN, LOGIN, CRAM-MD5), PIPELINING, implicit-TLS listener:
     .port, .implicit_port, .messages, .certs, .users."""
     return smtpd_factory()
+
+
+def pytest_collection_modifyitems(items):
+    # Tests in modules that run the firmware on the Unix port (they use host_tests/mpy.py) are
+    # marked `unixport`; `make test` runs those a second time with MPY_OPT=1 (micropython -O1,
+    # which strips assert statements) so that nothing depends on assert.
+    for item in items:
+        mod = getattr(item, "module", None)
+        if mod is not None and "mpy" in vars(mod):
+            item.add_marker(pytest.mark.unixport)
