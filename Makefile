@@ -17,7 +17,8 @@ $(STAMP): requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	# The ESP32 stubs live in their own folder so they never shadow CPython's stdlib.
-	$(VPY) -m pip install -q --disable-pip-version-check --no-deps --target $(STUBS) micropython-esp32-stubs==1.29.0.post1
+	$(VPY) -m pip install -q --disable-pip-version-check --no-deps --target $(STUBS) \
+		micropython-esp32-stubs==1.29.0.post1 micropython-stdlib-stubs==1.29.0.post2
 	touch $(STAMP)
 
 # Every test: style, types against the ESP32 stubs, host and Unix-port tests (see host_tests/).

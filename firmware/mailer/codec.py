@@ -71,9 +71,9 @@ class ReplyReader:
         self.code = None
 
     def feed(self, data):
+        # pop() after every feed: it refuses an overlong line, so buf stays under
+        # MAX_LINE plus one read.
         self.buf += data
-        if len(self.buf) > MAX_LINE and self.buf.find(b"\n", 0, MAX_LINE) < 0:
-            raise _bad("line too long")
 
     def pending(self):
         # Bytes received past the last complete reply (STARTTLS injection check, RFC 3207 6).
@@ -84,6 +84,10 @@ class ReplyReader:
         while True:
             i = self.buf.find(b"\n")
             if i < 0:
+                # A complete reply may leave a long unended tail behind it in the same read:
+                # refuse it now, not at the next feed, so no more than one line is ever held.
+                if len(self.buf) >= MAX_LINE:
+                    raise _bad("line too long")
                 return None
             if i + 1 > MAX_LINE:
                 raise _bad("line too long")
