@@ -1,0 +1,550 @@
+# A scriptable, hostile SMTP server for the fault-injection tests (CPython, loopback only).
+#
+# One script per case: a list of steps run in order on each accepted connection:
+#   ("send", bytes)             write bytes (one write: several reply lines form one packet)
+#   ("expect", b"EHLO")         read one line; it must start with the prefix (case-insensitive)
+#   ("data",)                   read a DATA body up to and including the "\r\n.\r\n" line
+#   ("recv", n)                 read at least n bytes, whatever they are (a ClientHello, body)
+#   ("stall", seconds)          answer nothing for that long (ends early if the client hangs up)
+#   ("drip", bytes, interval)   write one byte at a time, `interval` seconds apart
+#   ("close",)                  drop the connection: the client reads EOF (no reply, no TLS
+#                               close_notify)
+#   ("starttls", ssl_context)   real TLS upgrade, server side; the rest of the script is in TLS
+# FaultServer(script, implicit=ctx) wraps each connection in TLS at once (RFC 8314).
+# After the script the server keeps reading until the client hangs up (or `linger` passes).
+# What the client sent is recorded in .received (decrypted once TLS is up), its command lines
+# in .commands, DATA bodies in .bodies; .eof is set when the client closed the connection.
+# A step that fails (wrong command, EOF, handshake error) ends the script and is recorded in
+# .errors / .handshake_error. stop() always ends the thread; use it as a context manager.
+import json
+import os
+import select
+import socket
+import ssl
+import threading
+import time
+
+import mpy
+
+from tools.certs import server_context  # noqa: F401  (the suites make contexts through here)
+
+_MAX_LINE = 1 << 16
+
+
+class _Gone(Exception):
+    """The client closed the connection (EOF or reset)."""
+
+
+class FaultServer:
+    def __init__(self, script, implicit=None, linger=10.0, connections=1):
+        self.script = list(script)
+        self.implicit = implicit
+        self.linger = linger
+        self.connections = connections
+        self.received = bytearray()
+        self.commands = []
+        self.bodies = []
+        self.errors = []
+        self.handshake_error = None
+        self.tls_version = None
+        self.accepted = 0
+        self.eof = threading.Event()  # the client hung up (the last connection)
+        self.done = threading.Event()  # the script and the drain are over
+        self.eof_at = None  # time.monotonic() when the client hung up
+        self._stop = threading.Event()
+        self._lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._lsock.bind(("127.0.0.1", 0))
+        self._lsock.listen(4)
+        self._lsock.settimeout(0.05)
+        self.port = self._lsock.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    # -- life cycle -------------------------------------------------------------------------
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(5)
+        self._lsock.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def wait_eof(self, timeout=5.0):
+        """True once the client has closed its end (the server read EOF or a reset)."""
+        return self.eof.wait(timeout)
+
+    def wire(self):
+        """Everything the client sent, as bytes (plaintext part and TLS-decrypted part)."""
+        return bytes(self.received)
+
+    # -- server thread ----------------------------------------------------------------------
+    def _serve(self):
+        try:
+            while not self._stop.is_set() and self.accepted < self.connections:
+                try:
+                    c, _ = self._lsock.accept()
+                except socket.timeout:
+                    continue
+                self.accepted += 1
+                self.eof.clear()
+                self._conn(c)
+        finally:
+            self.done.set()
+
+    def _conn(self, c):
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c.settimeout(self.linger)
+        self._buf = b""
+        self._sock = c  # the socket to close at the end (the TLS one once TLS is up)
+        try:
+            if self.implicit is not None:
+                c = self._handshake(c, self.implicit)
+            for step in self.script:
+                if c is None:
+                    return
+                c = getattr(self, "_" + step[0])(c, *step[1:])
+            if c is not None:
+                self._drain(c)
+        except _Gone:
+            self._gone()
+        except (OSError, ValueError) as e:  # timeouts, resets while writing, TLS errors
+            self.errors.append("%s: %r" % (type(e).__name__, e))
+            if isinstance(e, (ConnectionResetError, BrokenPipeError, ssl.SSLEOFError)):
+                self._gone()
+        finally:
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+
+    def _gone(self):
+        if not self.eof.is_set():
+            self.eof_at = time.monotonic()
+            self.eof.set()
+
+    def _recv(self, c, n=1):
+        # Read at least n more bytes into the line buffer (raises _Gone on EOF).
+        want = len(self._buf) + n
+        while len(self._buf) < want:
+            self._read_some(c)
+        return c
+
+    def _read_some(self, c, record=True):
+        if self._stop.is_set():
+            raise OSError("server stopped")
+        try:
+            data = c.recv(4096)
+        except (ConnectionResetError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
+            data = b""
+        if not data:
+            raise _Gone()
+        if not record:
+            return
+        self.received += data
+        self._buf += data
+
+    def _line(self, c):
+        while b"\n" not in self._buf:
+            if len(self._buf) > _MAX_LINE:
+                raise OSError("client line too long")
+            self._read_some(c)
+        line, _, self._buf = self._buf.partition(b"\n")
+        return line + b"\n"
+
+    # -- steps ------------------------------------------------------------------------------
+    def _send(self, c, data):
+        c.sendall(data)
+        return c
+
+    def _expect(self, c, prefix):
+        line = self._line(c)
+        self.commands.append(line)
+        if not line.upper().startswith(prefix.upper()):
+            self.errors.append("expected %r, got %r" % (prefix, line[:80]))
+            return None
+        return c
+
+    def _data(self, c):
+        while b"\r\n.\r\n" not in self._buf:
+            if len(self._buf) > 8 * _MAX_LINE:
+                raise OSError("body too long for the fault server")
+            self._read_some(c)
+        body, _, self._buf = self._buf.partition(b"\r\n.\r\n")
+        self.bodies.append(body + b"\r\n")
+        return c
+
+    def _stall(self, c, seconds):
+        end = time.monotonic() + seconds
+        while not self._stop.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                return c
+            r, _, _ = select.select([c], [], [], min(left, 0.05))
+            if r:
+                self._read_some(c)  # records what arrives; raises _Gone on EOF
+        raise OSError("server stopped")
+
+    def _drip(self, c, data, interval):
+        for i in range(len(data)):
+            c.sendall(data[i : i + 1])
+            self._stall(c, interval)
+        return c
+
+    def _close(self, c):
+        # Drop the connection as a crashed server or a middlebox does: the client reads EOF
+        # (FIN, no QUIT reply, no TLS close_notify). Half-closing lets us still see the client
+        # hang up in turn, which is what the tests check.
+        c.shutdown(socket.SHUT_WR)
+        self._drain(c, record=False)
+        return None
+
+    def _starttls(self, c, ctx):
+        return self._handshake(c, ctx)
+
+    def _handshake(self, c, ctx):
+        # A failed handshake closes the SSL socket; a duplicate of the descriptor keeps the
+        # connection open so that we can still see whether the client hangs up.
+        raw = c.dup()
+        try:
+            s = ctx.wrap_socket(c, server_side=True)
+        except (OSError, ValueError) as e:
+            self.handshake_error = "%s: %s" % (type(e).__name__, e)
+            self._drain(raw, record=False)
+            raw.close()
+            return None
+        raw.close()
+        self._sock = s
+        self.tls_version = s.version()
+        return s
+
+    def _drain(self, c, record=True):
+        # Keep reading (and recording) until the client hangs up, or `linger` runs out.
+        end = time.monotonic() + self.linger
+        try:
+            while not self._stop.is_set() and time.monotonic() < end:
+                r, _, _ = select.select([c], [], [], 0.05)
+                if r or (hasattr(c, "pending") and c.pending()):
+                    self._read_some(c, record)
+        except _Gone:
+            self._gone()
+        except (OSError, ValueError) as e:
+            self.errors.append("drain: %r" % (e,))
+            self._gone()
+
+
+def free_port():
+    """A loopback port nobody listens on (connection refused)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# -- script building blocks ---------------------------------------------------------------
+GREETING = b"220 fault.test ESMTP\r\n"
+EHLO_TLS = b"250-fault.test\r\n250-PIPELINING\r\n250-SIZE 100000\r\n250 STARTTLS\r\n"
+EHLO_AUTH = b"250-fault.test\r\n250-PIPELINING\r\n250-SIZE 100000\r\n250 AUTH PLAIN LOGIN\r\n"
+EHLO_PLAIN = b"250-fault.test\r\n250 SIZE 100000\r\n"
+
+
+def to_starttls(ctx, ehlo=EHLO_TLS):
+    """Greeting, EHLO offering STARTTLS, STARTTLS answered 220, the handshake."""
+    return [("send", GREETING), ("expect", b"EHLO"), ("send", ehlo),
+            ("expect", b"STARTTLS"), ("send", b"220 2.0.0 Ready\r\n"), ("starttls", ctx)]
+
+
+def auth_plain_ok(ehlo=EHLO_AUTH):
+    """After TLS: EHLO, AUTH PLAIN accepted."""
+    return [("expect", b"EHLO"), ("send", ehlo), ("expect", b"AUTH PLAIN"),
+            ("send", b"235 2.7.0 Authentication successful\r\n")]
+
+
+def transaction(n_rcpt=1, final=b"250 2.0.0 Ok: queued as F1\r\n"):
+    """MAIL, RCPT x n, DATA, the body, the final reply, QUIT (replies one by one, which also
+    serves a pipelining client: it reads them in order)."""
+    steps = [("expect", b"MAIL FROM:"), ("send", b"250 2.1.0 Ok\r\n")]
+    for _ in range(n_rcpt):
+        steps += [("expect", b"RCPT TO:"), ("send", b"250 2.1.5 Ok\r\n")]
+    steps += [("expect", b"DATA"), ("send", b"354 End data with <CR><LF>.<CR><LF>\r\n"),
+              ("data",), ("send", final), ("expect", b"QUIT"), ("send", b"221 2.0.0 Bye\r\n")]
+    return steps
+
+
+# -- the cases of issue 7, shared by the Unix-port and the CPython suites -----------------
+USER = "device@fault.test"
+PASSWORD = "Fault-Pa55-w0rd"
+RCPTS = ("ops@fault.test", "boss@fault.test")
+OK_FINAL = b"250 2.0.0 Ok: queued as F1\r\n"
+
+
+class Case:
+    """One fault: the server's script, the settings that differ, and what must come out.
+    code None means the message must count as sent. fast: the failure is seen at once (a
+    refusal, a broken bound, a dropped connection), not by waiting for a time-out.
+    secret_free: neither AUTH, MAIL nor the password may reach the server's ears."""
+
+    def __init__(self, name, steps, code=None, retry=None, smtp=None, fast=True, rcpts=1,
+                 secret_free=False, refused=0, by_deadline=False):
+        self.name = name
+        self.steps = steps
+        self.code = code
+        self.retry = retry
+        self.smtp = smtp or {}
+        self.fast = fast
+        self.rcpts = rcpts
+        self.secret_free = secret_free
+        self.refused = refused
+        self.by_deadline = by_deadline  # only the overall deadline (3 x timeout_s) can end it
+
+
+def _pre(ctx):
+    # Up to the point where AUTH PLAIN was accepted: over STARTTLS when ctx is a server
+    # context, in clear otherwise (the settings then allow a password in clear).
+    if ctx is None:
+        return [("send", GREETING), ("expect", b"EHLO"), ("send", EHLO_AUTH),
+                ("expect", b"AUTH PLAIN"), ("send", b"235 2.7.0 Ok\r\n")]
+    return to_starttls(ctx) + auth_plain_ok()
+
+
+def mode_smtp(ctx):
+    """The settings of the plain (ctx None) or the STARTTLS mode of the generic cases."""
+    if ctx is None:
+        return {"tls": "off", "allow_plain_password": True, "mechanisms": ["PLAIN"]}
+    return {"tls": "required", "mechanisms": ["PLAIN"]}
+
+
+def _mail_steps(stage, reply):
+    # The transaction up to `stage`, where `reply` (bytes, or None to drop) is answered.
+    order = [(b"MAIL FROM:", b"250 2.1.0 Ok\r\n", "mail"), (b"RCPT TO:", b"250 2.1.5 Ok\r\n", "rcpt"),
+             (b"DATA", b"354 Go ahead\r\n", "data")]
+    steps = []
+    for prefix, ok, name in order:
+        steps.append(("expect", prefix))
+        if name == stage:
+            return steps + ([("send", reply), ("close",)] if reply else [("close",)])
+        steps.append(("send", ok))
+    if stage == "body":
+        return steps + [("recv", 1), ("close",)]
+    steps.append(("data",))
+    if stage == "final":
+        return steps + ([("send", reply), ("close",)] if reply else [("close",)])
+    if stage == "quit":  # the 250 came: the message is the server's now
+        return steps + [("send", OK_FINAL), ("close",)]
+    raise ValueError(stage)
+
+
+def stage_cases(ctx):
+    """Case 7 (the connection dropped at each stage) and case 8 (421 at each stage)."""
+    out = []
+    tls = ctx is not None
+    ehlo = EHLO_TLS if tls else EHLO_AUTH
+    early = {
+        "greeting": [],
+        "ehlo": [("send", GREETING), ("expect", b"EHLO")],
+    }
+    if tls:
+        early["starttls"] = [("send", GREETING), ("expect", b"EHLO"), ("send", ehlo), ("expect", b"STARTTLS")]
+        early["handshake"] = early["starttls"] + [("send", b"220 2.0.0 Ready\r\n"), ("recv", 1)]
+        early["auth"] = to_starttls(ctx) + [("expect", b"EHLO"), ("send", EHLO_AUTH), ("expect", b"AUTH")]
+    else:
+        early["auth"] = [("send", GREETING), ("expect", b"EHLO"), ("send", ehlo), ("expect", b"AUTH")]
+    for stage, steps in early.items():
+        out.append(Case("drop-" + stage, steps + [("close",)], 801, True))
+        if stage != "handshake":  # a reply cannot come in the middle of the handshake
+            reply = b"421 4.3.2 Service shutting down\r\n"
+            out.append(Case("421-" + stage, steps + [("send", reply), ("close",)], 801, True))
+    for stage in ("mail", "rcpt", "data", "body", "final", "quit"):
+        out.append(Case("drop-" + stage, _pre(ctx) + _mail_steps(stage, None),
+                        None if stage == "quit" else 801, None if stage == "quit" else True))
+        if stage not in ("body", "quit"):
+            reply = b"421 4.3.2 Service shutting down\r\n"
+            out.append(Case("421-" + stage, _pre(ctx) + _mail_steps(stage, reply), 801, True))
+    return out
+
+
+def reply_cases(ctx):
+    """Cases 5, 6, 9, 11, 12 and the happy path, in the plain or the STARTTLS mode."""
+    pre = _pre(ctx)
+    bad = [
+        ("long-line", b"220 " + b"x" * 100000),
+        ("endless-multiline", b"220 hi\r\n"),  # the EHLO reply below never ends
+        ("code-4-digits", b"2200 fault.test ESMTP\r\n"),
+        ("code-2-digits", b"22 fault.test ESMTP\r\n"),
+        ("not-ascii", b"220 fault.test \xc3\xa9\xff ESMTP\r\n"),
+        ("lf-only", b"220 fault.test ESMTP\n"),
+    ]
+    out = [Case("sent", pre + transaction(final=OK_FINAL), None)]
+    for name, greeting in bad:
+        steps = [("send", greeting)]
+        if name == "endless-multiline":
+            steps += [("expect", b"EHLO"), ("send", b"250-fault.test\r\n" + b"250-X-FILLER\r\n" * 20000)]
+        out.append(Case("bad-" + name, steps, 801, True))
+    # Case 6: one byte every 0.4 s never trips the per-read time-out (1 s); the deadline must.
+    out.append(Case("drip-greeting", [("drip", b"220 " + b"x" * 60 + b"\r\n", 0.4)], 801, True, fast=False,
+                    by_deadline=True))
+    out.append(Case("silent-greeting", [("stall", 30)], 801, True, fast=False))
+    # Case 9: AUTH LOGIN with a challenge that is not base64, and 334s where none belongs.
+    login = mode_smtp(ctx)
+    login = dict(login, mechanisms=["LOGIN"])
+    head = pre[:-2]  # up to the EHLO reply, before AUTH
+    out.append(Case("login-bad-challenge", head + [("expect", b"AUTH LOGIN"), ("send", b"334 abc\r\n")],
+                    801, True, smtp=login))
+    out.append(Case("login-extra-334", head + [("expect", b"AUTH LOGIN"), ("send", b"334 UGFzc3dvcmQ6\r\n"),
+                                                ("recv", 1), ("send", b"334 UGFzc3dvcmQ6\r\n")],
+                    801, True, smtp=login))
+    out.append(Case("plain-334", head + [("expect", b"AUTH PLAIN"), ("send", b"334 \r\n")], 801, True))
+    out.append(Case("plain-535", head + [("expect", b"AUTH PLAIN"),
+                                         ("send", b"535 5.7.8 Authentication credentials invalid\r\n")],
+                    839, False))
+    out.append(Case("mail-334", pre + [("expect", b"MAIL"), ("send", b"334 what\r\n")], 801, True))
+    # Case 11: one of two recipients refused (partial success); both refused (#801).
+    out.append(Case("rcpt-partial", pre + [
+        ("expect", b"MAIL"), ("send", b"250 Ok\r\n"), ("expect", b"RCPT"), ("send", b"250 Ok\r\n"),
+        ("expect", b"RCPT"), ("send", b"550 5.1.1 No such user\r\n"), ("expect", b"DATA"),
+        ("send", b"354 Go\r\n"), ("data",), ("send", OK_FINAL), ("expect", b"QUIT"),
+    ], None, rcpts=2, refused=1))
+    out.append(Case("rcpt-all-refused", pre + [
+        ("expect", b"MAIL"), ("send", b"250 Ok\r\n"), ("expect", b"RCPT"), ("send", b"550 5.1.1 No such user\r\n"),
+        ("expect", b"RCPT"), ("send", b"550 5.1.1 No such user\r\n"), ("expect", b"DATA"),
+        ("send", b"554 5.5.1 No valid recipients\r\n"),
+    ], 801, False, rcpts=2))
+    # Case 12: no answer after the final ".": the server may have the message; #801, retry.
+    out.append(Case("final-silent", pre + _mail_steps("final", None)[:-1] + [("stall", 30)], 801, True,
+                    fast=False))
+    # SIZE: the EHLO limit (before MAIL), and 552 to the final ".".
+    small = [("send", GREETING), ("expect", b"EHLO")]
+    if ctx is None:
+        small += [("send", b"250-fault.test\r\n250-SIZE 100\r\n250 AUTH PLAIN\r\n"), ("expect", b"AUTH PLAIN"),
+                  ("send", b"235 Ok\r\n")]
+    else:
+        small = to_starttls(ctx) + auth_plain_ok(b"250-fault.test\r\n250-SIZE 100\r\n250 AUTH PLAIN\r\n")
+    out.append(Case("size-limit", small, 864, False))
+    out.append(Case("final-552", pre + _mail_steps("final", b"552 5.3.4 Message too big\r\n"), 864, False))
+    return out
+
+
+def starttls_cases(ctx):
+    """Cases 1-4: STARTTLS missing, refused, injected into, and capabilities that change."""
+    head = [("send", GREETING), ("expect", b"EHLO")]
+    # STARTTLS and AUTH offered together: what a refusal leaves the client to go on with.
+    both = b"250-fault.test\r\n250-PIPELINING\r\n250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n"
+    refused = head + [("send", both), ("expect", b"STARTTLS")]
+    out = [
+        Case("no-starttls", head + [("send", EHLO_AUTH)], 862, False, secret_free=True),
+        Case("starttls-454", refused + [("send", b"454 4.7.0 TLS not available\r\n")], 862, False,
+             secret_free=True),
+        Case("starttls-501", refused + [("send", b"501 5.5.4 Syntax error\r\n")], 862, False,
+             secret_free=True),
+        # "opportunistic" goes on in clear after a refusal, but not with the password...
+        Case("opportunistic-454", refused + [("send", b"454 4.7.0 TLS not available\r\n")], 862, False,
+             smtp={"tls": "opportunistic"}, secret_free=True),
+        # ...and sends without AUTH, or with it when the settings allow a password in clear.
+        Case("opportunistic-454-noauth", refused + [("send", b"454 4.7.0 TLS not available\r\n")]
+             + transaction(), None, smtp={"tls": "opportunistic", "auth": "none"}),
+        Case("opportunistic-454-plain", refused + [("send", b"454 4.7.0 TLS not available\r\n"),
+                                                   ("expect", b"AUTH PLAIN"), ("send", b"235 Ok\r\n")]
+             + transaction(), None, smtp={"tls": "opportunistic", "allow_plain_password": True,
+                                          "mechanisms": ["PLAIN"]}),
+        # Case 3: reply lines injected behind the 220, in the same packet (CVE-2021-22947).
+        Case("starttls-injection", refused + [("send", b"220 Ready\r\n250-evil\r\n250 AUTH PLAIN\r\n")],
+             862, False, secret_free=True),
+    ]
+    for c in out:  # whatever the mode of the other cases: these are about STARTTLS
+        c.smtp = dict({"tls": "required", "allow_plain_password": False}, **c.smtp)
+    if ctx is not None:
+        # Case 4: only what the server says after TLS counts. Before it: PLAIN and a SIZE the
+        # message exceeds; after it: CRAM-MD5 and no limit.
+        pre = b"250-fault.test\r\n250-AUTH PLAIN\r\n250-SIZE 10\r\n250 STARTTLS\r\n"
+        post = b"250-fault.test\r\n250 AUTH CRAM-MD5\r\n"
+        cram = {"tls": "required", "mechanisms": ["PLAIN", "CRAM-MD5"]}
+        out.append(Case("caps-after-tls", to_starttls(ctx, pre) + [
+            ("expect", b"EHLO"), ("send", post), ("expect", b"AUTH CRAM-MD5"),
+            ("send", b"334 PDEyMzQ1LjY3OEBmYXVsdC50ZXN0Pg==\r\n"), ("expect", b""),
+            ("send", b"235 Ok\r\n")] + transaction(), None, smtp=cram))
+        out.append(Case("caps-auth-only-before-tls", to_starttls(ctx, pre) + [
+            ("expect", b"EHLO"), ("send", b"250-fault.test\r\n250 SIZE 1000\r\n")], 839, False, smtp=cram))
+    return out
+
+
+def check(case, code, retry, refused, elapsed, srv, timeout_s, slack):
+    """The assertions every case makes, whatever ran it."""
+    assert code == case.code, case.name
+    if case.code is not None:
+        assert retry == case.retry, case.name
+    assert refused == case.refused, case.name
+    # In time: a failure seen at once within one time-out, the rest within the deadline.
+    limit = (timeout_s if case.fast else 3 * timeout_s) + slack
+    assert elapsed < limit, "%s took %.2f s" % (case.name, elapsed)
+    if case.by_deadline:  # neither a per-read time-out nor anything else ended it early
+        assert elapsed > 3 * timeout_s - 0.2, "%s ended after %.2f s" % (case.name, elapsed)
+    # The client hung up: no socket left open on the board.
+    assert srv.wait_eof(3), case.name + ": the client did not close the connection"
+    # The script's expectations held: the client sent the commands the case expected.
+    assert not [e for e in srv.errors if e.startswith("expected")], (case.name, srv.errors)
+    wire = srv.wire()
+    if case.secret_free:
+        for word in (b"AUTH", b"MAIL", PASSWORD.encode()) + b64_forms():
+            assert word not in wire, (case.name, word)
+
+
+def b64_forms(user=USER, password=PASSWORD):
+    """The password and its base64 forms, as bytes: the PLAIN blob, LOGIN's answer, and the
+    password's own groups at each of the three alignments it can have inside any longer
+    base64 text (whatever precedes it, one of these is a substring)."""
+    import binascii
+
+    def b(x):
+        return binascii.b2a_base64(x, newline=False)
+
+    u, p = user.encode(), password.encode()
+    aligned = tuple(b(p[i:][: (len(p) - i) // 3 * 3]) for i in (0, 1, 2))
+    return (p, b(b"\0" + u + b"\0" + p), b(p)) + aligned
+
+
+# -- running a send ------------------------------------------------------------------------
+TIMEOUT_S = 1  # smtp.timeout_s of every case: the whole send must end within 3 s
+SEND = os.path.join(mpy.ROOT, "tools", "mp_send.py")
+BOARDS = os.path.join(mpy.ROOT, "boards")
+
+
+def make_settings(tmp_path, port, certs, smtp=None):
+    """A settings file for a send to the fault server on `port` (SMTP AUTH with USER and
+    PASSWORD, "same as incoming"; STARTTLS required, CA checked, unless smtp says otherwise)."""
+    cfg = {
+        "version": 1,
+        "incoming": {"host": "127.0.0.1", "user": USER, "password": PASSWORD},
+        "smtp": {"host": "localhost", "port": port, "tls": "required", "verify": "ca",
+                 "ca_file": certs["ca_der"], "timeout_s": TIMEOUT_S, "ehlo_name": "board.test"},
+        "mail": {"from": "Board <%s>" % USER, "to": [RCPTS[0]]},
+        "board": "unix",
+    }
+    cfg["smtp"].update(smtp or {})
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps(cfg))
+    return str(path)
+
+
+def mp_send(path, rcpts=1, heapsize=None):
+    """tools/mp_send.py on the Unix port, verbose: (code or None, retry, refused lines, last
+    line, stdout + stderr, elapsed seconds). No traceback, and the exit status matches."""
+    t0 = time.monotonic()
+    r = mpy.run([SEND, "settings=" + path, "boards=" + BOARDS, "verbose=1",
+                 "to=" + ",".join(RCPTS[:rcpts]), "subject=Fault test"], heapsize=heapsize, timeout=30)
+    elapsed = time.monotonic() - t0
+    out = r.stdout + r.stderr
+    assert "Traceback" not in out, out
+    last = r.stdout.strip().splitlines()[-1]
+    refused = [ln for ln in r.stdout.splitlines() if ln.startswith("refused ")]
+    if last.startswith("sent <"):
+        assert r.returncode == 0, out
+        return None, None, refused, last, out, elapsed
+    assert last[:1] == "#" and r.returncode in (1, 75), out
+    return int(last[1:4]), r.returncode == 75, refused, last, out, elapsed

@@ -1,0 +1,190 @@
+# Fault injection on the MicroPython Unix port (issue 7): tools/mp_send.py, the firmware's
+# one-message send, against the scriptable fault server with real sockets and real TLS (Mbed
+# TLS on the port's side, CPython's ssl on the server's). Every case checks the printed code,
+# the exit status (75 retry, 1 permanent, 0 sent), the time bound, that the client hung up,
+# and that no password or base64 form of it is printed even with verbose=1.
+import json
+import os
+import ssl
+
+import faultserver as fs
+import mpy
+import pytest
+from faultserver import BOARDS, SEND, TIMEOUT_S, Case, FaultServer, make_settings, mp_send
+
+pytestmark = pytest.mark.unixport
+SLACK = 1.0  # interpreter start-up and TLS set-up on a loaded 2-core machine
+
+
+def run_case(case, certs, tmp_path, smtp=None):
+    smtp = dict(fs.mode_smtp(object()), **(smtp or {}), **case.smtp)
+    with FaultServer(case.steps, linger=5) as srv:
+        code, retry, refused, last, out, elapsed = mp_send(
+            make_settings(tmp_path, srv.port, certs, smtp), case.rcpts)
+        fs.check(case, code, retry, len(refused), elapsed, srv, TIMEOUT_S, SLACK)
+        for secret in fs.b64_forms():
+            assert secret.decode() not in out, (case.name, secret)
+        if case.name.startswith("421-"):
+            assert "(421 4.3.2 Service shutting down)" in last
+        return last, out, srv
+
+
+def _cases():
+    # The certificates are made per session by a fixture; the cases only need a context
+    # at run time, so collect them with a placeholder and rebuild them in the test.
+    marker = object()
+    return [c.name for c in fs.stage_cases(marker) + fs.reply_cases(marker) + fs.starttls_cases(marker)]
+
+
+@pytest.mark.parametrize("name", _cases())
+def test_case(name, certs, tmp_path):
+    ctx = fs.server_context(certs)
+    (case,) = [c for c in fs.stage_cases(ctx) + fs.reply_cases(ctx) + fs.starttls_cases(ctx)
+               if c.name == name]
+    last, out, srv = run_case(case, certs, tmp_path)
+    if case.code is None:
+        assert srv.bodies and b"Subject: Fault test" in srv.bodies[0]
+        # The Message-ID printed is the one the server got (the outbox keeps it for retries).
+        assert b"Message-ID: " + last[5:].encode() in srv.bodies[0]
+    if name == "caps-after-tls":
+        assert any(c.startswith(b"AUTH CRAM-MD5") for c in srv.commands)
+    if name == "starttls-injection":
+        # Stopped before any handshake: nothing that came in clear was used afterwards.
+        assert srv.wire().endswith(b"STARTTLS\r\n") and srv.tls_version is None
+    if name == "rcpt-partial":
+        assert "refused boss@fault.test: 550 5.1.1 No such user" in out and last.startswith("sent <")
+    if name == "final-silent":
+        # Case 12: the server may have taken the message; the result is retryable and the
+        # outbox keeps it (same Message-ID) for the next attempt.
+        assert srv.bodies and last.startswith("#801 ") and "timed out" in last
+
+
+@pytest.mark.parametrize("variant", ["selfsigned", "wrongname", "expired"])
+def test_certificate_rejected_is_863(variant, certs, tmp_path):
+    case = Case("cert-" + variant, fs.to_starttls(fs.server_context(certs, variant)), 863, False,
+                secret_free=True)
+    last, out, srv = run_case(case, certs, tmp_path)
+    assert srv.handshake_error
+
+
+def test_pin_mismatch_is_863(certs, tmp_path):
+    case = Case("pin", fs.to_starttls(fs.server_context(certs)), 863, False, secret_free=True,
+                smtp={"verify": "pin", "pin_sha256": "00" * 32})
+    last, _, _ = run_case(case, certs, tmp_path)
+    assert last == "#863 Server certificate rejected (certificate fingerprint differs from the pinned one)"
+
+
+def test_implicit_tls_sent(certs, tmp_path):
+    steps = [("send", fs.GREETING)] + fs.auth_plain_ok() + fs.transaction()
+    with FaultServer(steps, implicit=fs.server_context(certs), linger=5) as srv:
+        path = make_settings(tmp_path, srv.port, certs, {"tls": "implicit", "mechanisms": ["PLAIN"]})
+        code, _, _, last, _, _ = mp_send(path)
+        assert code is None and srv.tls_version and srv.wait_eof(3)
+
+
+def test_client_certificate_required_is_841_on_mbedtls(certs, tmp_path):
+    # The port's Mbed TLS 3.6 offers TLS 1.2 only (its ClientHello lists no TLS 1.3 suite).
+    # It answers the CertificateRequest with an empty Certificate; OpenSSL then sends alert 40
+    # (handshake_failure, "peer did not return a certificate"), which Mbed TLS reports as
+    # (-30592, 'MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE') without the alert's number: the same
+    # as any other fatal alert, so the table's rule applies: #841. (CPython's client, on TLS
+    # 1.3, reads alert 116 certificate_required and gives #842: test_faults_host.py.)
+    case = Case("client-cert", fs.to_starttls(fs.server_context(certs, client_ca=True)), 841, False,
+                secret_free=True)
+    last, out, srv = run_case(case, certs, tmp_path)
+    assert last == ("#841 No encryption method in common with the server "
+                    "((-30592, 'MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE'))")
+    assert "did not return a certificate" in srv.handshake_error
+
+
+def _tls12(certs, ciphers):
+    ctx = fs.server_context(certs)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(ciphers)
+    return ctx
+
+
+def _tls13_only(certs):
+    ctx = fs.server_context(certs)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    return ctx
+
+
+@pytest.mark.parametrize("server", ["chacha20-only", "tls13-only"])
+def test_nothing_in_common_is_841(server, certs, tmp_path):
+    # Mbed TLS here has no ChaCha20-Poly1305 suite and no TLS 1.3.
+    ctx = _tls12(certs, "ECDHE-ECDSA-CHACHA20-POLY1305") if server == "chacha20-only" else _tls13_only(certs)
+    case = Case(server, fs.to_starttls(ctx), 841, False, secret_free=True)
+    last, out, srv = run_case(case, certs, tmp_path)
+    assert "MBEDTLS_ERR_SSL" in last and srv.handshake_error
+
+
+def test_unresolvable_host_is_802(certs, tmp_path):
+    path = make_settings(tmp_path, 25, certs)
+    cfg = json.loads(open(path).read())
+    cfg["smtp"]["host"] = "nonexistent.invalid"
+    open(path, "w").write(json.dumps(cfg))
+    code, retry, _, last, _, elapsed = mp_send(path)
+    assert (code, retry) == (802, True) and elapsed < TIMEOUT_S + SLACK
+    assert last.startswith("#802 SMTP server name cannot be resolved (nonexistent.invalid: ")
+
+
+def test_connection_refused_is_801(certs, tmp_path):
+    code, retry, _, last, _, elapsed = mp_send(make_settings(tmp_path, fs.free_port(), certs))
+    assert (code, retry) == (801, True) and "refused" in last and elapsed < TIMEOUT_S + SLACK
+
+
+def test_crlf_in_subject_is_861(certs, tmp_path):
+    # Nothing is sent: the header injection is refused before any connection.
+    with FaultServer([("send", fs.GREETING)], linger=0.5) as srv:
+        path = make_settings(tmp_path, srv.port, certs)
+        r = mpy.run([SEND, "settings=" + path, "boards=" + BOARDS, "subject=Hi\r\nBcc: x@y.z"])
+        assert r.returncode == 1
+        assert r.stdout.strip().splitlines()[-1] == "#861 Settings invalid (CR/LF/NUL in subject)"
+        assert srv.accepted == 0
+
+
+# Case 5 "in bounded memory", measured: the session's modules precompiled (as on a board, where
+# compiling from source would not fit either) in a 64 KiB heap, less than the 100 KB line or
+# the endless reply the server sends. Holding either would end in MemoryError (#851).
+_BOUNDED = """
+import gc
+from mailer import classify, transport
+from mailer.compat import Deadline
+from mailer.session import Session
+gc.collect()  # as main.py would after its imports: a 64 KiB heap leaves no room for waste
+c = transport.connect("127.0.0.1", %d, 1000, Deadline(3000), transport.TlsConfig("localhost", "off"))
+s = Session(c, tls="off")
+try:
+    s.open()
+    print("opened")
+except Exception as e:
+    print(classify.exception(e, s.stage).line())
+c.close()
+"""
+
+
+@pytest.fixture(scope="module")
+def mpy_dir(tmp_path_factory):
+    import subprocess
+
+    out = tmp_path_factory.mktemp("mpy")
+    (out / "mailer").mkdir()
+    for m in ("__init__", "compat", "errors", "codec", "classify", "transport", "session"):
+        src = os.path.join(mpy.FIRMWARE, "mailer", m + ".py")
+        subprocess.run([os.path.join(os.path.dirname(mpy.micropython_path()), "mpy-cross"), "-o",
+                        str(out / "mailer" / (m + ".mpy")), src], check=True)
+    return str(out)
+
+
+@pytest.mark.parametrize("name", ["bad-long-line", "bad-endless-multiline"])
+def test_bad_replies_in_bounded_memory(name, mpy_dir):
+    import subprocess
+
+    (case,) = [c for c in fs.reply_cases(None) if c.name == name]
+    with FaultServer(case.steps, linger=3) as srv:
+        env = dict(os.environ, MICROPYPATH=mpy_dir + ":.frozen")
+        r = subprocess.run([mpy.micropython_path(), "-X", "heapsize=64k", "-c", _BOUNDED % srv.port],
+                           capture_output=True, text=True, env=env, timeout=30)
+        assert r.stdout.startswith("#801 Error communicating with the SMTP server (bad reply: "), r.stdout + r.stderr
+        assert srv.wait_eof(3)

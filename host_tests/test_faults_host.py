@@ -1,0 +1,224 @@
+# Fault injection on CPython (issue 7): the firmware's client.deliver, session and transport,
+# unchanged, against the scriptable fault server on loopback (real sockets, and real TLS on
+# CPython's ssl for the STARTTLS cases), and against FakeConn where a fault cannot be made on a
+# socket (MemoryError, an internal error). The same cases run on the Unix port in test_faults.py.
+import json
+import ssl
+import time
+import warnings
+
+import faultserver as fs
+import pytest
+from fakeconn import FakeConn
+from faultserver import TIMEOUT_S, Case, FaultServer, make_settings
+
+from mailer import client, settings, transport
+from mailer.errors import CLOCK, INTERNAL, MEMORY, RESOLVE, SETTINGS, MailError
+from mailer.message import Message
+
+SLACK = 0.5  # scheduling on a loaded 2-core machine
+
+
+def deliver(path, rcpts=1, subject="Fault test"):
+    """One message through client.deliver: (Result, elapsed seconds, log lines)."""
+    cfg = settings.load(path)
+    msg = Message(cfg["mail"]["from"], list(fs.RCPTS[:rcpts]), subject=subject, body="Hello.\n")
+    log = []
+    t0 = time.monotonic()
+    (res,) = client.deliver(cfg, [msg], log=log.append)
+    return res, time.monotonic() - t0, log
+
+
+def run_case(case, ctx, certs, tmp_path):
+    smtp = dict(fs.mode_smtp(ctx), **case.smtp)
+    with FaultServer(case.steps, linger=5) as srv:
+        res, elapsed, log = deliver(make_settings(tmp_path, srv.port, certs, smtp), case.rcpts)
+        code = None if res.ok else res.error.code
+        retry = None if res.ok else res.error.retry
+        fs.check(case, code, retry, len(res.refused), elapsed, srv, TIMEOUT_S, SLACK)
+        text = "\n".join(log) + "\n" + res.line() + "".join(r for _, r in res.refused)
+        for secret in fs.b64_forms():
+            assert secret.decode() not in text, (case.name, secret)
+        return res, srv, log
+
+
+def _ids(cases):
+    return [c.name for c in cases]
+
+
+PLAIN = fs.stage_cases(None) + fs.reply_cases(None) + fs.starttls_cases(None)
+
+
+@pytest.mark.parametrize("case", PLAIN, ids=_ids(PLAIN))
+def test_plain_case(case, certs, tmp_path):
+    res, srv, log = run_case(case, None, certs, tmp_path)
+    if case.name in ("sent", "drop-quit", "opportunistic-454-noauth", "opportunistic-454-plain"):
+        assert res.ok and res.message_id and srv.bodies and b"Subject: Fault test" in srv.bodies[0]
+    if case.name == "opportunistic-454-noauth":
+        assert b"AUTH" not in srv.wire()
+
+
+# The STARTTLS cases on CPython's ssl (the transport's CPython branch) need a server context
+# per test: the fixture's certificates are made once per session.
+@pytest.fixture
+def ctx(certs):
+    return fs.server_context(certs)
+
+
+TLS_NAMES = _ids(fs.stage_cases(object()) + fs.reply_cases(object()) + fs.starttls_cases(object()))
+
+
+@pytest.mark.parametrize("name", TLS_NAMES)
+def test_starttls_case(name, ctx, certs, tmp_path):
+    cases = fs.stage_cases(ctx) + fs.reply_cases(ctx) + fs.starttls_cases(ctx)
+    (case,) = [c for c in cases if c.name == name]
+    res, srv, log = run_case(case, ctx, certs, tmp_path)
+    if case.code is None and not name.startswith("opportunistic"):
+        assert srv.tls_version and srv.bodies
+    if name == "caps-after-tls":
+        # Only the capabilities after TLS counted: CRAM-MD5, and no SIZE limit of 10.
+        assert any(c.startswith(b"AUTH CRAM-MD5") for c in srv.commands)
+        assert b"AUTH PLAIN" not in srv.wire()
+    if name == "caps-auth-only-before-tls":
+        assert b"AUTH" not in srv.wire().split(b"STARTTLS\r\n", 1)[1]
+
+
+@pytest.mark.parametrize("variant", ["selfsigned", "wrongname", "expired"])
+def test_certificate_rejected_is_863(variant, certs, tmp_path):
+    case = Case("cert-" + variant, fs.to_starttls(fs.server_context(certs, variant)), 863, False,
+                secret_free=True)
+    res, srv, _ = run_case(case, object(), certs, tmp_path)
+    assert "certificate" in (res.error.detail or "").lower() or "verify" in res.error.detail.lower()
+
+
+class _Epoch2000:
+    # The transport's view of the clock on an ESP32 that never got NTP: 2000-01-01.
+    @staticmethod
+    def gmtime(*a):
+        return (2000, 1, 1, 0, 0, 0, 5, 1)
+
+
+def test_clock_unset_is_843_before_the_handshake(certs, tmp_path, monkeypatch):
+    # Certificate dates cannot be checked (year < transport.MIN_YEAR), so the client stops
+    # before the handshake rather than reporting #863.
+    monkeypatch.setattr(transport, "time", _Epoch2000)
+    case = Case("clock-unset", fs.to_starttls(fs.server_context(certs))[:-1], 843, True, secret_free=True)
+    res, srv, _ = run_case(case, object(), certs, tmp_path)
+    assert res.error.code == CLOCK and "clock not set" in res.error.detail
+    assert srv.handshake_error is None and srv.tls_version is None
+
+
+def test_pinned_certificate_without_a_clock_is_fine(certs, tmp_path, monkeypatch):
+    # A SHA-256 pin does not depend on dates: the unset clock is no obstacle.
+    monkeypatch.setattr(transport, "time", _Epoch2000)
+    ctx = fs.server_context(certs)
+    case = Case("pin-no-clock", fs.to_starttls(ctx) + fs.auth_plain_ok() + fs.transaction(), None,
+                smtp={"verify": "pin", "pin_sha256": certs["server_sha256"]})
+    run_case(case, object(), certs, tmp_path)
+
+
+def test_client_certificate_required(certs, tmp_path):
+    # CPython's OpenSSL client: a TLS 1.3 server asks for the certificate after the handshake
+    # looks complete to the client, so the failure surfaces on the first read after it. The
+    # code is whatever the alert text lets classify tell: #842 when it names
+    # certificate_required, #801 when the server only dropped the connection.
+    case = Case("client-cert", fs.to_starttls(fs.server_context(certs, client_ca=True)), 842, False,
+                secret_free=True)
+    with FaultServer(case.steps, linger=5) as srv:
+        res, elapsed, _ = deliver(make_settings(tmp_path, srv.port, certs, {"mechanisms": ["PLAIN"]}))
+        assert not res.ok and elapsed < TIMEOUT_S + SLACK
+        assert srv.wait_eof(3)
+        assert res.error.code == 842, res.line()
+        assert "certificate" in srv.handshake_error.lower()
+
+
+def _tls12_ciphers(certs, ciphers):
+    ctx = fs.server_context(certs)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(ciphers)
+    return ctx
+
+
+def _tls11_only(certs):
+    ctx = fs.server_context(certs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    return ctx
+
+
+# CPython's client answers with "sslv3 alert handshake failure" (no cipher) and "tlsv1 alert
+# protocol version" (TLS 1.1 server), as SSLError errno 1: both #841.
+@pytest.mark.parametrize("server", ["cbc-sha1-only", "tls11-only"])
+def test_nothing_in_common_is_841(server, certs, tmp_path):
+    if server == "tls11-only":
+        ctx = _tls11_only(certs)
+    else:  # CBC with SHA-1 MACs: not in CPython's default client list
+        ctx = _tls12_ciphers(certs, "ECDHE-ECDSA-AES128-SHA")
+    res, srv, _ = run_case(Case(server, fs.to_starttls(ctx), 841, False, secret_free=True), object(),
+                           certs, tmp_path)
+    assert "alert" in res.error.detail and srv.handshake_error
+
+
+def test_unresolvable_host_is_802(certs, tmp_path):
+    path = make_settings(tmp_path, 25, certs)
+    cfg = json.loads(open(path).read())
+    cfg["smtp"]["host"] = "nonexistent.invalid"
+    open(path, "w").write(json.dumps(cfg))
+    res, elapsed, _ = deliver(path)
+    assert res.error.code == RESOLVE and res.error.retry
+    assert res.line().startswith("#802 SMTP server name cannot be resolved (nonexistent.invalid: ")
+
+
+def test_connection_refused_is_801_retry(certs, tmp_path):
+    res, elapsed, _ = deliver(make_settings(tmp_path, fs.free_port(), certs))
+    assert res.error.code == 801 and res.error.retry and elapsed < TIMEOUT_S
+    assert "refused" in res.error.detail
+
+
+def test_crlf_in_subject_is_861_before_connecting():
+    with pytest.raises(MailError) as e:
+        Message(fs.USER, [fs.RCPTS[0]], subject="Hi\r\nBcc: victim@example.com")
+    assert e.value.code == SETTINGS and not e.value.retry and "subject" in e.value.detail
+
+
+# Faults a socket cannot produce, through the same client.deliver with FakeConn as transport.
+def _fake_deliver(monkeypatch, certs, tmp_path, conn, smtp=None):
+    monkeypatch.setattr(client.transport, "connect", lambda *a, **k: conn)
+    path = make_settings(tmp_path, 25, certs, smtp or {"tls": "off", "allow_plain_password": True})
+    return deliver(path)[0]
+
+
+class _Boom(FakeConn):
+    def __init__(self, script, exc, after):
+        super().__init__(script)
+        self.exc = exc
+        self.after = after
+
+    def read(self, n=512):
+        if self.reads >= self.after:
+            raise self.exc
+        return super().read(n)
+
+
+def test_memory_error_is_851(monkeypatch, certs, tmp_path):
+    conn = _Boom([fs.GREETING, fs.EHLO_AUTH], MemoryError(), after=2)
+    res = _fake_deliver(monkeypatch, certs, tmp_path, conn)
+    assert res.error.code == MEMORY and res.error.retry and conn.closed
+    assert res.line() == "#851 Not enough memory (out of memory during auth)"
+
+
+def test_tls_stack_out_of_memory_is_851(monkeypatch, certs, tmp_path):
+    err = OSError(-0x7F00, "MBEDTLS_ERR_SSL_ALLOC_FAILED")
+    conn = FakeConn([fs.GREETING, fs.EHLO_TLS, b"220 go\r\n"], handshake_error=transport.classify.tls_error(err))
+    res = _fake_deliver(monkeypatch, certs, tmp_path, conn, {"tls": "required"})
+    assert res.error.code == MEMORY and res.error.retry and conn.closed
+    assert res.line() == "#851 Not enough memory (TLS: [Errno -32512] MBEDTLS_ERR_SSL_ALLOC_FAILED)"
+
+
+def test_unexpected_exception_is_869(monkeypatch, certs, tmp_path):
+    conn = _Boom([fs.GREETING], TypeError("boom"), after=1)
+    res = _fake_deliver(monkeypatch, certs, tmp_path, conn)
+    assert res.error.code == INTERNAL and not res.error.retry and conn.closed
+    assert res.line().startswith("#869 Internal error (TypeError during ehlo")
