@@ -218,3 +218,12 @@ def test_starttls_response_injection_refused():
         s.open()
     assert e.value.code == TLS_REQUIRED and "injected" in e.value.detail
     assert b"<TLS>" not in conn.written
+
+
+def test_reply_over_4_kib_is_801_even_under_100_lines():
+    # 60 lines of 104 octets: under the line-count bound, over the bound on what a reply holds.
+    big = b"".join(b"250-" + b"x" * 100 + b"\r\n" for _ in range(60)) + b"250 end\r\n"
+    conn, s = session([GREETING, big], conn_tls=True, tls="implicit")
+    with pytest.raises(MailError) as e:
+        s.open()
+    assert e.value.code == COMM and e.value.detail == "bad reply: reply too long"

@@ -10,6 +10,9 @@ from mailer.errors import COMM, SETTINGS, MailError
 MAX_LINE = const(512)
 # A reply of more lines than this is a broken or hostile server, not a capability list.
 MAX_LINES = const(100)
+# ...and so is one whose lines add up to more than this: the bound on what a reply may hold
+# in RAM (100 full lines would be 51 KB, most of a board's free heap).
+MAX_REPLY = const(4096)
 
 CRLF = b"\r\n"
 
@@ -69,6 +72,7 @@ class ReplyReader:
         self.buf = b""
         self.lines = []
         self.code = None
+        self.held = 0  # octets in self.lines
 
     def feed(self, data):
         # pop() after every feed: it refuses an overlong line, so buf stays under
@@ -108,12 +112,14 @@ class ReplyReader:
                 raise _bad("code changed within a reply")
             self.code = code
             self.lines.append(line[4:])
-            if len(self.lines) > MAX_LINES:
-                raise _bad("too many lines")
+            self.held += len(line)
+            if len(self.lines) > MAX_LINES or self.held > MAX_REPLY:
+                raise _bad("reply too long")
             if sep != b"-":
                 r = Reply(code, self.lines)
                 self.lines = []
                 self.code = None
+                self.held = 0
                 return r
 
 
