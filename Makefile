@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 MICROPYTHON ?= $(abspath $(VENV)/bin/micropython)
 export MICROPYTHON
 
-.PHONY: venv test lint typecheck demo send bench clean
+.PHONY: venv test lint typecheck demo send deploy simboard probe bench clean
 
 venv: $(STAMP)
 
@@ -45,6 +45,20 @@ send: venv
 		"boards=$(CURDIR)/boards" $(if $(TO),"to=$(TO)") $(if $(SUBJECT),"subject=$(SUBJECT)") \
 		$(if $(BODY),"body=$(BODY)") $(if $(ATTACH),"attach=$(ATTACH)") $(if $(CC),"cc=$(CC)") \
 		$(if $(BCC),"bcc=$(BCC)") $(if $(VERBOSE),"verbose=1")
+
+# Deploy to a board (or the simulated one: PORT=<pty from make simboard> BOARD=unix).
+deploy: venv
+	@test -n "$(PORT)" -a -n "$(BOARD)" || { echo "usage: make deploy PORT=/dev/ttyUSB0 BOARD=esp32_devkitc [SETTINGS=file]"; exit 2; }
+	$(VPY) tools/deploy.py --port "$(PORT)" --board "$(BOARD)" $(if $(SETTINGS),--settings "$(SETTINGS)")
+
+# The Unix port as a board on a pseudo-terminal, with a LittleFS2 flash image; mpremote reaches it.
+simboard: venv
+	$(VPY) tools/simboard.py
+
+# What a user needs to fix their settings: greeting, capabilities, certificate, AUTH mechanisms.
+probe: venv
+	@test -n "$(SETTINGS)" || { echo "usage: make probe SETTINGS=path.json"; exit 2; }
+	$(VPY) tools/probe.py "$(SETTINGS)"
 
 clean:
 	rm -rf $(VENV) build
