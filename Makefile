@@ -60,5 +60,10 @@ probe: venv
 	@test -n "$(SETTINGS)" || { echo "usage: make probe SETTINGS=path.json"; exit 2; }
 	$(VPY) tools/probe.py "$(SETTINGS)"
 
+# Benchmarks: the firmware on the Unix port vs CPython smtplib on the same work; one table
+# and bench/results.json (about a minute).
+bench: venv
+	$(VPY) bench/run.py
+
 clean:
 	rm -rf $(VENV) build

