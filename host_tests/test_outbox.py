@@ -4,9 +4,9 @@
 # and what a power cut leaves behind cleaned up at boot.
 import json
 import os
-import socket
 
 import pytest
+from faultserver import free_port
 from conftest import SMTP_PASSWORD, SMTP_USER
 
 from mailer import client, settings
@@ -46,14 +46,6 @@ class Recorder:
     def __call__(self, msgs):
         self.sent += [m.message_id for m in msgs]
         return [Result(m.message_id, reply="250 ok") for m in msgs]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_server_down_queued_then_delivered_once_after_a_reboot(smtpd_factory, certs, tmp_path):

@@ -5,13 +5,13 @@
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 
 import mpy
 import pytest
+from faultserver import free_port
 from conftest import SMTP_PASSWORD, SMTP_USER
 
 from tools import deploy
@@ -19,14 +19,6 @@ from tools.simboard import SimBoard
 
 pytestmark = pytest.mark.unixport
 MPREMOTE = os.path.join(os.path.dirname(sys.executable), "mpremote")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.fixture
