@@ -39,11 +39,13 @@ demo: venv
 
 # Bench test against any server: make send SETTINGS=path.json TO=addr [SUBJECT=..] [BODY=..]
 # [ATTACH=a,b] [CC=..] [BCC=..] [VERBOSE=1]. Exit 0 sent, 75 worth retrying, 1 permanent.
+# CC is also make's C compiler ("cc" by default): only a CC given by the user is a Cc address.
+MAIL_CC := $(if $(filter default,$(origin CC)),,$(CC))
 send: venv
 	@test -n "$(SETTINGS)" || { echo "usage: make send SETTINGS=path.json TO=addr [SUBJECT=..] [BODY=..] [ATTACH=..]"; exit 2; }
 	@MICROPYPATH=$(CURDIR)/firmware:.frozen $(MICROPYTHON) tools/mp_send.py "settings=$(SETTINGS)" \
 		"boards=$(CURDIR)/boards" $(if $(TO),"to=$(TO)") $(if $(SUBJECT),"subject=$(SUBJECT)") \
-		$(if $(BODY),"body=$(BODY)") $(if $(ATTACH),"attach=$(ATTACH)") $(if $(CC),"cc=$(CC)") \
+		$(if $(BODY),"body=$(BODY)") $(if $(ATTACH),"attach=$(ATTACH)") $(if $(MAIL_CC),"cc=$(MAIL_CC)") \
 		$(if $(BCC),"bcc=$(BCC)") $(if $(VERBOSE),"verbose=1")
 
 # Deploy to a board (or the simulated one: PORT=<pty from make simboard> BOARD=unix).

@@ -102,3 +102,15 @@ def test_runs_with_optimisation(smtpd, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     r, last = send(settings_for(tmp_path, smtpd, {"port": 1}), opt="1")
     assert r.returncode == 75 and last.startswith("#801 ")
+
+
+def test_make_send_prints_the_result_last(smtpd, tmp_path):
+    # The README's bench-test command, as a user types it (CC unset: make's own CC is "cc").
+    import subprocess
+
+    path = settings_for(tmp_path, smtpd)
+    r = subprocess.run(["make", "-s", "send", "SETTINGS=" + path, "TO=you@example.com", "SUBJECT=From make"],
+                       cwd=mpy.ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip().splitlines()[-1].startswith("sent <")
+    assert smtpd.messages[0]["rcpt_tos"] == ["you@example.com"]
