@@ -26,7 +26,7 @@ import time
 
 import mpy
 
-from tools.certs import server_context  # noqa: F401  (the suites make contexts through here)
+from tools.certs import server_context  # the suites make contexts through here
 
 _MAX_LINE = 1 << 16
 
@@ -237,6 +237,14 @@ class FaultServer:
         except (OSError, ValueError) as e:
             self.errors.append("drain: %r" % (e,))
             self._gone()
+
+
+def tls12_context(certs, ciphers):
+    """A server context limited to TLS 1.2 and the given OpenSSL cipher list."""
+    ctx = server_context(certs)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(ciphers)
+    return ctx
 
 
 def free_port():

@@ -97,13 +97,6 @@ def test_client_certificate_required_is_841_on_mbedtls(certs, tmp_path):
     assert "did not return a certificate" in srv.handshake_error
 
 
-def _tls12(certs, ciphers):
-    ctx = fs.server_context(certs)
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_ciphers(ciphers)
-    return ctx
-
-
 def _tls13_only(certs):
     ctx = fs.server_context(certs)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
@@ -113,7 +106,7 @@ def _tls13_only(certs):
 @pytest.mark.parametrize("server", ["chacha20-only", "tls13-only"])
 def test_nothing_in_common_is_841(server, certs, tmp_path):
     # Mbed TLS here has no ChaCha20-Poly1305 suite and no TLS 1.3.
-    ctx = _tls12(certs, "ECDHE-ECDSA-CHACHA20-POLY1305") if server == "chacha20-only" else _tls13_only(certs)
+    ctx = fs.tls12_context(certs, "ECDHE-ECDSA-CHACHA20-POLY1305") if server == "chacha20-only" else _tls13_only(certs)
     case = Case(server, fs.to_starttls(ctx), 841, False, secret_free=True)
     last, out, srv = run_case(case, certs, tmp_path)
     assert "MBEDTLS_ERR_SSL" in last and srv.handshake_error

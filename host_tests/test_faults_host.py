@@ -132,13 +132,6 @@ def test_client_certificate_required(certs, tmp_path):
         assert "certificate" in srv.handshake_error.lower()
 
 
-def _tls12_ciphers(certs, ciphers):
-    ctx = fs.server_context(certs)
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_ciphers(ciphers)
-    return ctx
-
-
 def _tls11_only(certs):
     ctx = fs.server_context(certs)
     with warnings.catch_warnings():
@@ -155,7 +148,7 @@ def test_nothing_in_common_is_841(server, certs, tmp_path):
     if server == "tls11-only":
         ctx = _tls11_only(certs)
     else:  # CBC with SHA-1 MACs: not in CPython's default client list
-        ctx = _tls12_ciphers(certs, "ECDHE-ECDSA-AES128-SHA")
+        ctx = fs.tls12_context(certs, "ECDHE-ECDSA-AES128-SHA")
     res, srv, _ = run_case(Case(server, fs.to_starttls(ctx), 841, False, secret_free=True), object(),
                            certs, tmp_path)
     assert "alert" in res.error.detail and srv.handshake_error
