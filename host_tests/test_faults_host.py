@@ -215,3 +215,24 @@ def test_unexpected_exception_is_869(monkeypatch, certs, tmp_path):
     res = _fake_deliver(monkeypatch, certs, tmp_path, conn)
     assert res.error.code == INTERNAL and not res.error.retry and conn.closed
     assert res.line().startswith("#869 Internal error (TypeError during ehlo")
+
+
+def test_421_at_mail_ends_the_session_for_every_message(monkeypatch):
+    # Two messages in one session; the server says 421 to the first MAIL. Both results carry
+    # the 421 (retryable), and the client sends nothing more after it.
+    from fakeconn import FakeConn
+
+    from mailer import client, transport
+    from mailer.message import Message
+
+    conn = FakeConn([b"220 mx\r\n", b"250 mx\r\n", b"421 4.3.2 shutting down\r\n"], tls=True)
+    monkeypatch.setattr(transport, "connect", lambda *a, **k: conn)
+    cfg = {"smtp": {"host": "mx", "port": 465, "tls": "implicit", "verify": "off", "auth": "none",
+                    "timeout_s": 1, "deadline_s": None, "mechanisms": ["PLAIN"],
+                    "allow_plain_password": False, "ehlo_name": "b"},
+           "incoming": {"user": "", "password": ""}}
+    msgs = [Message("a@b.c", "d@e.f", "s%d" % i, "x", date=(2026, 1, 1, 0, 0, 0, 0, 0)) for i in (1, 2)]
+    results = client.deliver(cfg, msgs)
+    assert [r.error.reply for r in results] == ["421 4.3.2 shutting down"] * 2
+    assert all(r.error.code == 801 and r.error.retry for r in results)
+    assert conn.written.count(b"MAIL FROM") == 1 and conn.closed

@@ -73,8 +73,9 @@ def deliver(cfg, messages, log=None):
                 results.append(_send_one(s, msg))
             except MailError as e:
                 # A refused message (a reply, or bad input found before MAIL) does not spoil
-                # the session for the next one; anything else ends it.
-                if e.reply is None and e.code != SETTINGS or s.stage == "body":
+                # the session for the next one; anything else ends it, and so does a 421
+                # (RFC 5321 3.8: the server is closing the connection).
+                if e.reply is None and e.code != SETTINGS or s.stage == "body" or (e.reply or "")[:3] == "421":
                     raise
                 results.append(Result(msg.message_id, error=e))
         s.quit()

@@ -15,7 +15,7 @@
 import os
 
 
-def _exists(path):
+def exists(path):
     try:
         os.stat(path)
         return True
@@ -34,8 +34,8 @@ def write_atomic(path, data, backup=None):
             for chunk in data:
                 f.write(chunk)
         f.flush()
-    if backup and _exists(path):
-        if _exists(backup):
+    if backup and exists(path):
+        if exists(backup):
             os.remove(backup)
         os.rename(path, backup)
     os.rename(tmp, path)

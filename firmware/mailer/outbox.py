@@ -21,7 +21,7 @@ import time
 from mailer.client import Result
 from mailer.compat import const
 from mailer.errors import INTERNAL, OUTBOX_FULL, MailError
-from mailer.flashfile import _exists, write_atomic
+from mailer.flashfile import exists, write_atomic
 from mailer.message import Message
 
 BATCH = const(4)  # messages per delivery round (one SMTP session; each is loaded into RAM)
@@ -78,7 +78,7 @@ class Outbox:
             base = n[:n.find(".")]
             if n.endswith(".try") and base in queued:
                 os.rename(self._path(base, "msg"), self._path(base, "msg", True))
-            elif n.endswith(".tmp") or n.endswith(".try") and not _exists(self._path(base, "msg", True)):
+            elif n.endswith(".tmp") or n.endswith(".try") and not exists(self._path(base, "msg", True)):
                 os.remove(self.failed_dir + "/" + n)
         queued = self.names()
         for n in os.listdir(self.root):
