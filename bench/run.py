@@ -250,20 +250,13 @@ def report(a, times, trips, heap, sizes, tls, rtt):
         "wall_ms": {}, "round_trips": {}, "heap": heap, "mpy_bytes": sizes,
     }
     rows = []
-    for w in ("W1", "W2", "W3"):
-        m, s = times["mailer"][w], times["smtplib"][w]
-        res["wall_ms"][w] = {"mailer": median(m), "smtplib": median(s), "ratio": pair_ratio(m, s),
-                             "mailer_runs": m, "smtplib_runs": s}
-        r = res["wall_ms"][w]
-        rows.append(("%s wall time (ms)" % w, "%.1f" % r["mailer"], "%.1f" % r["smtplib"],
-                     "%.2f" % r["ratio"]))
-    for w in ("W1", "W3"):
-        m, s = trips["mailer"][w], trips["smtplib"][w]
-        res["round_trips"][w] = {"mailer": median(m), "smtplib": median(s), "ratio": pair_ratio(m, s),
-                                 "mailer_runs": m, "smtplib_runs": s}
-        r = res["round_trips"][w]
-        rows.append(("%s round trips" % w, "%.1f" % r["mailer"], "%.1f" % r["smtplib"],
-                     "%.2f" % r["ratio"]))
+    for key, label, works, data in (("wall_ms", "%s wall time (ms)", ("W1", "W2", "W3"), times),
+                                    ("round_trips", "%s round trips", ("W1", "W3"), trips)):
+        for w in works:
+            m, s = data["mailer"][w], data["smtplib"][w]
+            r = res[key][w] = {"mailer": median(m), "smtplib": median(s), "ratio": pair_ratio(m, s),
+                               "mailer_runs": m, "smtplib_runs": s}
+            rows.append((label % w, "%.1f" % r["mailer"], "%.1f" % r["smtplib"], "%.2f" % r["ratio"]))
     hs = heap.get("min_heapsize", {})
     for k, v in hs.items():
         rows.append(("%s smallest heap (KiB)" % k.replace("_", " "), "%.2f" % (v / KIB), "-", "-"))
