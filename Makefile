@@ -27,7 +27,7 @@ test: lint typecheck
 	MPY_OPT=1 $(VPY) -m pytest -q -m unixport host_tests
 
 lint: venv
-	$(VENV)/bin/ruff check firmware host_tests tools boards
+	$(VENV)/bin/ruff check firmware host_tests tools boards bench
 
 typecheck: venv
 	$(VENV)/bin/mypy firmware/mailer $(wildcard firmware/main.py)
