@@ -1,11 +1,14 @@
 # Runs on CPython AND on the MicroPython Unix port (host_tests/test_settings.py compares the
-# two): settings validation, migration, redaction and credentials for a set of inputs, one
-# JSON line per case.
+# two): settings validation (mailer.schema), redaction and what mailer.client.Client resolves
+# from them (account, deadline) for a set of inputs, one JSON line per case. A good case is
+# also saved to and loaded from argv[1] (a file path): load()'s result must hide the passwords.
 import json
+import sys
 
-from mailer import settings
+from mailer import schema, settings
+from mailer.client import Client
 
-GOOD = {"version": 1, "smtp": {"host": "smtp.example.com", "password": "smtp-pw"},
+GOOD = {"version": 1, "smtp": {"host": "smtp.example.com", "password": "smtp-pw", "verify": "off"},
         "mail": {"from": "Board <board@example.com>"},
         "incoming": {"user": "pop-user", "password": "pop-pw"}}
 
@@ -18,17 +21,27 @@ CASES = [
      "mail": {"from": "not an address", "to": ["a@b.example", "c\r\nRCPT TO:<x@y>"]}, "extra": None},
     {"smtp": {"host": "h", "auth": "log_on_using", "verify": "pin", "pin_sha256": "zz",
               "mechanisms": []}, "mail": {"from": "a@b.example"}, "outbox": {"retry_base_s": 99, "retry_max_s": 10}},
-    {"smtp_server": "mail.example.com", "use_ssl": True, "smtp_login": "own", "smtp_user": "u",
-     "smtp_password": "p", "sender": "a@b.example", "recipients": "x@y.example, z@y.example", "wifi_ssid": "w"},
+    {"smtp": {"host": "h", "auth": "log_on_using", "user": "u", "password": "p", "verify": "off",
+              "deadline_s": 45}, "mail": {"from": "a@b.example"}},
     {"version": 0, "smtp_server": "mail.example.com", "sender": "a@b.example", "colour": "red"},
+    {"smtp_server": "mail.example.com", "sender": "a@b.example"},  # the old flat layout
 ]
 
+
+def _text(b):
+    return None if b is None else b.decode()
+
+
 for raw in CASES:
-    d, bad = settings._build(raw)
+    d, bad = schema.build(raw)
     out = {"problems": bad}
     if not bad:
+        c = Client(d)
+        settings.save(raw, sys.argv[1])
+        loaded = settings.load(sys.argv[1])
         out["settings"] = settings.redacted(d)
-        out["credentials"] = settings.credentials(d)
-        out["deadline_s"] = settings.deadline_s(d)
-        out["secret_shown"] = [s for s in ("smtp-pw", "pop-pw") if s in str(d) + repr(d["smtp"])]
+        out["same_after_load"] = loaded == d
+        out["credentials"] = [_text(c.user), _text(c.password)]
+        out["deadline_ms"] = c.deadline_ms
+        out["secret_shown"] = [s for s in ("smtp-pw", "pop-pw") if s in str(loaded) + repr(loaded["smtp"])]
     print(json.dumps(out))

@@ -1,7 +1,7 @@
 # Runs ON THE MICROPYTHON UNIX PORT (host_tests/test_powercut.py): settings.save() cut by a
 # power failure after every possible number of block writes, on the filesystem named by
-# argv[1] ("lfs2" or "fat"). Each result is "old" or "new" (+ " backup" when load() had to
-# take the backup), or what went wrong. argv[2] "nobackup" saves without a backup instead
+# argv[1] ("lfs2" or "fat"). Each result is "old" or "new" (+ " backup" when the main file
+# could not be read, so load() had to take the backup), or what went wrong. argv[2] "nobackup" saves without a backup instead
 # (write_atomic's last rename lands on the old file), to show what the backup is for on FAT.
 import json
 import sys
@@ -22,7 +22,7 @@ def version(n):
 
 
 NAMES = {1: "older", 2: "old", 3: "new"}
-WANT = {n: settings._build(version(n))[0] for n in NAMES}
+WANT = {n: settings.check(version(n)) for n in NAMES}
 
 
 def _save(n, root):
@@ -43,13 +43,23 @@ def op(root):
     return "ok"
 
 
+def _main_unreadable(path):
+    # What makes load() take the backup: the main file missing or not JSON.
+    try:
+        with open(path) as f:
+            json.load(f)
+        return False
+    except (OSError, ValueError):
+        return True
+
+
 def check(root):
     path = root + "/settings.json"
     d = settings.load(path)
     for n, want in WANT.items():
         if d == want:
-            return NAMES[n] + (" backup" if settings.loaded_from != path else "")
-    return "mix: " + settings.dumps_redacted(d)
+            return NAMES[n] + (" backup" if _main_unreadable(path) else "")
+    return "mix: " + json.dumps(settings.redacted(d))
 
 
 MODE = sys.argv[2] if len(sys.argv) > 2 else "save"

@@ -1,4 +1,4 @@
-# Power cuts for real (issue 4): settings.save() on the Unix port, on a LittleFS2 and a FAT
+# Power cuts for real: settings.save() on the Unix port, on a LittleFS2 and a FAT
 # filesystem whose block device stops writing after N block writes, for every N from 0 to
 # the number of writes one save makes; after each cut a fresh mount must load the old or the
 # new settings, never an error or a mix. See powercut_rig.py for the device and the cut model.

@@ -1,4 +1,4 @@
-"""Settings files for the board (issue 4), checked with the firmware's own code.
+"""Settings files for the board, checked with the firmware's own code.
 
     python -m tools.settings new [FILE] [--force]   write an example (explained on stderr)
     python -m tools.settings check FILE             print every problem; exit 1 if any
@@ -17,8 +17,9 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "firmware"))
 
-from mailer import settings  # noqa: E402
+from mailer import schema, settings  # noqa: E402
 from mailer.errors import MailError  # noqa: E402
+from mailer.flashfile import read_with_fallback  # noqa: E402
 
 # The seed device's default choices: SMTP AUTH with the incoming (POP3) account, STARTTLS
 # required, the server certificate checked against ca.der. Placeholders to replace.
@@ -67,29 +68,37 @@ def cmd_new(a):
 
 def cmd_check(a):
     raw = _read(a.file)
-    bad = settings.problems(raw)
+    bad = schema.problems(raw)
     for p in bad:
         print("%s: %s" % (a.file, p))
     if not bad:
-        v = raw.get("version", 0)
-        print("%s: ok%s" % (a.file, " (version %s, upgraded on load)" % v if v != settings.VERSION else ""))
+        print("%s: ok" % a.file)
     return 1 if bad else 0
 
 
+def _object(data):
+    # What settings.load() takes a file for: JSON, and an object (else the backup is read).
+    d = json.loads(data)
+    if not isinstance(d, dict):
+        raise ValueError("not a JSON object")
+    return d
+
+
 def cmd_show(a):
+    backup = a.file + ".bak"
     try:
-        d = settings.load(a.file, a.file + ".bak")
+        d = settings.load(a.file, backup)
     except MailError as e:
         print("%s: %s" % (a.file, e.line()))
         return 1
-    if settings.loaded_from != a.file:
-        print("%s: unreadable, showing the backup %s" % (a.file, settings.loaded_from), file=sys.stderr)
+    if read_with_fallback(a.file, backup, _object)[1]:
+        print("%s: unreadable, showing the backup %s" % (a.file, backup), file=sys.stderr)
     print(json.dumps(settings.redacted(d), indent=1, sort_keys=True))
     return 0
 
 
 def push_argv(path, port, resume=False):
-    # mpremote's soft reset would end a Unix-port board: `resume` skips it (DESIGN.md).
+    # mpremote's soft reset would end a Unix-port board: `resume` skips it.
     return [sys.executable, "-m", "mpremote", "connect", port] + (["resume"] if resume else []) + \
         ["fs", "cp", path, ":settings.json"]
 
