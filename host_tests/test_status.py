@@ -10,12 +10,16 @@ import zlib
 
 import mpy
 import pytest
-from mailer import status
+from mailer import errors, status
 
 from tools import render_display
+from tools.simboard import SIM_PATH
 
 REPLY = "535 5.7.8 Authentication credentials invalid"
 WHEN = (2026, 11, 29, 10, 0, 0, 6, 333)
+# Every device code's meaning, as the display and console show it.
+CODES = [v for n, v in vars(errors).items() if n.isupper() and isinstance(v, int)]
+MEANINGS = [errors.meaning(c) for c in CODES]
 
 
 class Clock:
@@ -65,25 +69,26 @@ def test_blink_steps_801_literal_start_and_end():
     assert steps[36:] == [(1, 200), (0, 2000)]
 
 
-# The LED driver on the Unix port with the simulated pin: the recorded timeline over two rounds,
-# stepping the clock 1 ms at a time, and again jumping by what tick() says is left.
+# The LED driver on the Unix port with the simulated board's machine.Pin: the recorded timeline
+# over two rounds, stepping the clock 1 ms at a time, and again jumping by what tick() says is left.
 LED_SCRIPT = """
 import json
+import machine
 from mailer import status
-from mailer.simhw import SimPin
 T = [0]
 clk = lambda: T[0]
+machine.clock = clk
 out = {}
 for code in (839, 801):
     for low in (0, 1):
-        pin = SimPin(low, clk)
+        pin = machine.Pin(25, machine.Pin.OUT, value=low)
         led = status.Led(pin, low, clk)
         T[0] = 1000
         led.error(code)
         while T[0] < 1000 + %(span)d:
             T[0] += 1
             led.tick()
-        jump = SimPin(low, clk)
+        jump = machine.Pin(25, machine.Pin.OUT, value=low)
         led = status.Led(jump, low, clk)
         T[0] = 1000
         led.error(code)
@@ -98,7 +103,7 @@ print(json.dumps(out))
 @pytest.mark.unixport
 def test_led_timeline_on_unix_port_matches_documented_pattern():
     span = 22000  # two rounds of #839 (11000 ms), two of #801 (10600 ms) and a bit
-    r = mpy.run_code(LED_SCRIPT % {"span": span})
+    r = mpy.run_code(LED_SCRIPT % {"span": span}, extra_path=(SIM_PATH,))
     assert r.returncode == 0, r.stderr
     got = json.loads(r.stdout)
     for code, digits in ((839, (8, 3, 9)), (801, (8, 0, 1))):
@@ -286,25 +291,27 @@ def test_reply_codes(reply, want):
 
 
 def test_wrap_fits_16_columns():
-    for text in list(status.MEANINGS.values()) + ["<1764410400.8f3a2c@board.local>"]:
+    for text in MEANINGS + ["<1764410400.8f3a2c@board.local>"]:
         lines = status.wrap(text)
         assert all(len(s) <= 16 for s in lines)
         assert "".join(lines).replace(" ", "") == text.replace(" ", "")
     assert status.wrap("SMTP authentication failed") == ["SMTP", "authentication", "failed"]
-    assert max(len(status.wrap(t)) for t in status.MEANINGS.values()) <= 4  # the display's 4 rows
+    assert max(len(status.wrap(t)) for t in MEANINGS) <= 4  # the display's 4 rows
+    assert len(CODES) == 15 and "?" not in MEANINGS
 
 
-# The display sink on the Unix port: the buffer equals a reference drawn with FrameBuffer.text
+# The display sink on the Unix port, on the simulated board's ssd1306: the buffer equals a reference drawn with FrameBuffer.text
 # at the documented rows, and (independently of layout) contains the glyphs of "#839" and of
 # "535 5.7.8" somewhere.
 DISPLAY_SCRIPT = """
 import binascii, framebuf, json
 from mailer import status
-from mailer.simhw import SimDisplay
+import ssd1306
 def fb():
     b = bytearray(1024)
     return b, framebuf.FrameBuffer(b, 128, 64, framebuf.MONO_VLSB)
-d = SimDisplay(dump=%(dump)r)
+ssd1306.dump = %(dump)r
+d = ssd1306.SSD1306_I2C(128, 64, None)
 s = status.Display(d)
 out = {"idle": binascii.hexlify(d.buffer).decode()}
 s.error(839, "detail not shown", %(reply)r, %(when)r)
@@ -345,7 +352,8 @@ def contains(screen, glyphs, width):
 @pytest.mark.unixport
 def test_display_shows_code_reply_and_time(tmp_path):
     dump = str(tmp_path / "screen.bin")
-    r = mpy.run_code(DISPLAY_SCRIPT % {"dump": dump, "reply": REPLY, "when": WHEN})
+    r = mpy.run_code(DISPLAY_SCRIPT % {"dump": dump, "reply": REPLY, "when": WHEN},
+                     extra_path=(SIM_PATH,))
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["idle"] == "00" * 1024

@@ -13,6 +13,7 @@ sys.path.insert(0, ROOT)
 from tools.certs import make_certs  # noqa: E402
 from tools.devserver import DevServer, summary  # noqa: E402
 from tools.render_display import pixels, png  # noqa: E402
+from tools.simboard import SIM_PATH  # noqa: E402
 
 USER = "device@example.com"
 PASSWORD = "demo-Pa55word"
@@ -57,7 +58,7 @@ def main():
                 json.dump(demo_settings(server.port, certs["ca_der"]), f, indent=1)
             print("dev mail server on 127.0.0.1:%d (STARTTLS and AUTH required)" % server.port)
             print("--- board (MicroPython Unix port, board 'unix') ---", flush=True)
-            env = dict(os.environ, MICROPYPATH=os.path.join(ROOT, "firmware") + ":.frozen")
+            env = dict(os.environ, MICROPYPATH=":".join((os.path.join(ROOT, "firmware"), SIM_PATH, ".frozen")))
             rc = subprocess.call(
                 [micropython, os.path.join(ROOT, "tools", "mp_send.py"), "settings=" + path,
                  "subject=Hello from the simulated board", "boards=" + os.path.join(ROOT, "boards"),

@@ -1,5 +1,6 @@
-# Runs ON THE MICROPYTHON UNIX PORT (started by `make send` and `make demo`, with firmware/ on
-# MICROPYPATH): the firmware as a simulated board sends one message with a settings file.
+# Runs ON THE MICROPYTHON UNIX PORT (started by `make send` and `make demo`, with firmware/ and
+# the simulated board's tools/simboard_path/ on MICROPYPATH): the firmware as a simulated board
+# sends one message with a settings file.
 # Arguments are name=value pairs: settings= to= [cc=] [bcc=] [subject=] [body=] [attach=a,b]
 # [boards=dir] [display=dump file] [verbose=1]. The last line printed is "sent <Message-ID>" or the device code,
 # its meaning and the server's reply; the exit status is 0 only when the message was accepted.
@@ -7,7 +8,8 @@ import sys
 
 from mailer import board, client, settings
 from mailer.errors import INTERNAL, MailError
-from mailer.message import Attachment, Message
+from mailer.attach import Attachment
+from mailer.message import Message
 
 
 def _args(argv):
@@ -28,8 +30,10 @@ def main(argv):
     try:
         cfg = settings.load(a.get("settings", "settings.json"))
         b = board.load_board(cfg["board"], a["boards"])
-        if a.get("display") and "display" in b:
-            b["display"]["dump"] = a["display"]  # the simulated display's frames, for the demo
+        if a.get("display"):
+            import ssd1306  # the simulated board's: its frames go to this file, for the demo
+
+            ssd1306.dump = a["display"]
         status = board.make_status(b, out=lambda line: print("[status] " + line))
         status.busy()
         mail = cfg["mail"]

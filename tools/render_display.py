@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-# Renders a dumped SSD1306 display buffer (mailer.simhw.SimDisplay, MONO_VLSB: byte
-# (y // 8) * width + x, bit y % 8) as a PNG, written by hand (zlib + struct, no Pillow).
+# Renders a dumped SSD1306 display buffer (the simulated board's ssd1306.SSD1306_I2C in
+# tools/simboard_path/, MONO_VLSB: byte (y // 8) * width + x, bit y % 8) as a PNG, written by
+# hand (zlib + struct, no Pillow).
 #   render_display.py DUMP OUT.png [--scale N] [--width 128] [--height 64]
 #   render_display.py --examples DIR   draw the README's screens (#839, #862, sent) on the
 #                                      MicroPython Unix port and render them to DIR/status_*.png
@@ -13,6 +14,8 @@ import tempfile
 import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from tools.simboard import SIM_PATH  # noqa: E402
 LIT = bytes((225, 240, 255))  # an OLED's white pixel
 DARK = bytes((12, 14, 18))
 GAP = bytes((0, 0, 0))  # between pixels when scaled, so the picture looks like the panel
@@ -64,12 +67,12 @@ def examples(outdir, micropython=None):
     """Drive the display sink on the Unix port for each example, dump, render."""
     micropython = micropython or os.environ.get("MICROPYTHON") or os.path.join(ROOT, ".venv", "bin", "micropython")
     os.makedirs(outdir, exist_ok=True)
-    env = dict(os.environ, MICROPYPATH=os.path.join(ROOT, "firmware"))
+    env = dict(os.environ, MICROPYPATH=os.path.join(ROOT, "firmware") + ":" + SIM_PATH)
     with tempfile.TemporaryDirectory() as tmp:
         for name, call in EXAMPLES:
             dump = os.path.join(tmp, name + ".bin")
-            code = ("from mailer.simhw import SimDisplay\nfrom mailer.status import Display\n"
-                    "Display(SimDisplay(dump=%r)).%s\n" % (dump, call))
+            code = ("import ssd1306\nfrom mailer.status import Display\nssd1306.dump = %r\n"
+                    "Display(ssd1306.SSD1306_I2C(128, 64, None)).%s\n" % (dump, call))
             subprocess.run([micropython, "-c", code], check=True, env=env)
             render(dump, os.path.join(outdir, name))
             print(os.path.join(outdir, name))

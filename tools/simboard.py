@@ -1,12 +1,12 @@
 # `make simboard`: a simulated board. The MicroPython Unix port runs on a pseudo-terminal with a
 # LittleFS2 image file as its flash (mounted as /), the `unix` board's simulated LED and
-# display, and fake `network`/`ntptime` modules (tools/simboard_lib/); mpremote reaches it like
-# a board on a USB serial port:
+# display, and stand-in `machine`/`ssd1306`/`neopixel`/`network`/`ntptime` modules (its own
+# import path, tools/simboard_path/); mpremote reaches it like a board on a USB serial port:
 #     mpremote connect /dev/pts/N resume exec "import os; print(os.listdir())"
 # (`resume`: without it mpremote soft-resets first, which ends the Unix port.)
 #
 # Two pseudo-terminals joined by a relay, as `socat PTY,link=... EXEC:micropython,pty` would
-# do (DEVELOPERS.md); Python's pty module does it here so that socat is one system package
+# do; Python's pty module does it here so that socat is one system package
 # less to install. The board's side is its controlling terminal with ISIG on, so mpremote's
 # Ctrl-C interrupts main.py as it does on a board; the user's side (printed, and linked from
 # --link) is raw. Output nobody reads is dropped, as a UART drops it, so the board never
@@ -25,7 +25,9 @@ import tty
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-LIB = os.path.join(HERE, "simboard_lib")
+# The simulated board's own import path: what a real board has built in or installed
+# (machine, ssd1306, ...), as stand-ins for the Unix port. make demo/send and the tests use it too.
+SIM_PATH = os.path.join(HERE, "simboard_path")
 BLOCK = 4096
 
 
@@ -62,12 +64,12 @@ class SimBoard:
         attrs = termios.tcgetattr(slave)
         attrs[3] |= termios.ISIG  # Ctrl-C from mpremote -> SIGINT -> KeyboardInterrupt
         termios.tcsetattr(slave, termios.TCSANOW, attrs)
-        args = [_micropython(), "-i", os.path.join(LIB, "simboot.py"), os.path.abspath(self.image)]
+        args = [_micropython(), "-i", os.path.join(SIM_PATH, "simboot.py"), os.path.abspath(self.image)]
         if self.run_main or self.starts:
             args.append("main")
         self.proc = subprocess.Popen(
             args, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
-            preexec_fn=_controlling_tty, env=dict(os.environ, MICROPYPATH=LIB),
+            preexec_fn=_controlling_tty, env=dict(os.environ, MICROPYPATH=SIM_PATH),
         )
         os.close(slave)
         self.starts += 1

@@ -1,6 +1,8 @@
 # Board definitions (boards/<name>.json, data only; keys in boards/README.md) and the status
 # sink and button they call for. The only module that imports `machine` (and `neopixel`,
 # `ssd1306`), always inside a function, so the package imports on CPython and the Unix port.
+# The simulated board (the Unix port) puts its own modules of those names on its import path
+# (tools/simboard_path/): this code does not know which board it runs on.
 import json
 
 from mailer import status
@@ -15,10 +17,10 @@ RESET_MS = const(10)  # SSD1306 reset pulse (datasheet: at least 3 us low)
 _SECTIONS = {
     "led": (("pin",), ("active_low",)),
     "neopixel": (("pin",), ()),
-    "display": (("sda", "scl"), ("width", "height", "i2c", "addr", "freq", "reset", "dump")),
+    "display": (("sda", "scl"), ("width", "height", "i2c", "addr", "freq", "reset")),
     "button": (("pin",), ("active_low", "pull_up")),
 }
-_TOP = {"name": str, "notes": str, "simulated": bool, "console": bool}
+_TOP = {"name": str, "notes": str, "console": bool}
 
 
 def _bad(where, what):
@@ -66,12 +68,7 @@ def load_board(name_or_dict, root="boards"):
     return board
 
 
-def _display(d, sim):
-    w, h = d.get("width", 128), d.get("height", 64)
-    if sim:
-        from mailer.simhw import SimDisplay
-
-        return SimDisplay(w, h, d.get("dump"))
+def _display(d):
     import machine
 
     Pin = machine.Pin
@@ -86,43 +83,35 @@ def _display(d, sim):
         rst.value(1)
     i2c = machine.I2C(d.get("i2c", 0), scl=Pin(d["scl"]), sda=Pin(d["sda"]), freq=d.get("freq", 400000))
     try:
-        return ssd1306.SSD1306_I2C(w, h, i2c, d.get("addr", 0x3C))
+        return ssd1306.SSD1306_I2C(d.get("width", 128), d.get("height", 64), i2c, d.get("addr", 0x3C))
     except OSError as e:  # no ACK: wrong board definition or display not wired
         raise _bad("display", "no SSD1306 at I2C sda=%s scl=%s (%s)" % (d["sda"], d["scl"], e)) from None
 
 
 def make_status(board, out=print):
     """The status sink for a board: LED, NeoPixel, display and console as the board has them
-    (several: a status.Fanout). On hardware a machine.Timer calls tick(); on a simulated board
-    the caller's loop calls tick() (its result: ms until the next change, -1 for none)."""
-    sim = board.get("simulated", False)
-    sinks = []
+    (several: a status.Fanout). For an LED or NeoPixel a machine.Timer calls tick(); the app's
+    loop calls it too (its result: ms until the next change, -1 for none), and that alone
+    drives the simulated board, whose Timer never fires."""
     led = board.get("led")
+    px = board.get("neopixel")
+    if led or px:
+        import machine  # not for a console-only board (CPython has none)
+    sinks = []
     if led:
         low = led.get("active_low", False)
-        if sim:
-            from mailer.simhw import SimPin
-
-            pin = SimPin(int(low))
-        else:
-            import machine
-
-            pin = machine.Pin(led["pin"], machine.Pin.OUT)
-        sinks.append(status.Led(pin, low))
-    px = board.get("neopixel")
+        # Starts dark: an active-low LED would light until the first status otherwise.
+        sinks.append(status.Led(machine.Pin(led["pin"], machine.Pin.OUT, value=int(low)), low))
     if px:
-        import machine
         import neopixel
 
         sinks.append(status.Pixel(neopixel.NeoPixel(machine.Pin(px["pin"], machine.Pin.OUT), 1)))
     if "display" in board:
-        sinks.append(status.Display(_display(board["display"], sim)))
+        sinks.append(status.Display(_display(board["display"])))
     if board.get("console"):
         sinks.append(status.Console(out))
     sink = sinks[0] if len(sinks) == 1 else status.Fanout(*sinks)
-    if not sim and (led or px):
-        import machine
-
+    if led or px:
         # A soft timer callback: runs between bytecodes, so it may allocate; kept on the sink
         # so it lives as long as the sink does.
         sink.timer = machine.Timer(TIMER_ID, mode=machine.Timer.PERIODIC, period=TICK_MS,
@@ -145,12 +134,7 @@ def button(board):
     b = board.get("button")
     if not b:
         return None
-    low = b.get("active_low", True)
-    if board.get("simulated"):
-        from mailer.simhw import SimPin
-
-        return Button(SimPin(int(low)), low)
     import machine
 
     pull = machine.Pin.PULL_UP if b.get("pull_up") else None
-    return Button(machine.Pin(b["pin"], machine.Pin.IN, pull), low)
+    return Button(machine.Pin(b["pin"], machine.Pin.IN, pull), b.get("active_low", True))

@@ -10,10 +10,11 @@
 #                                            change, or -1 when nothing changes any more
 # The hardware (pin, NeoPixel, framebuffer, print) is passed in: board.py builds it. Nothing
 # here blocks: LED and NeoPixel patterns are a function of the time since they started, so
-# whoever calls tick() (a machine.Timer set up by board.py, or the app's loop on the Unix port)
-# may call it late or often without changing the pattern.
+# whoever calls tick() (a machine.Timer set up by board.py, and the app's loop) may call it
+# late or often without changing the pattern.
+from mailer.codec import enhanced
 from mailer.compat import const, ticks_add, ticks_diff, ticks_ms
-from mailer.errors import MEANINGS
+from mailer.errors import meaning
 
 # LED / NeoPixel timings in ms (the README's error table shows them): each blink is BLINK_ON
 # lit then BLINK_OFF dark; after a digit's last blink the dark time is DIGIT_GAP instead, after
@@ -94,7 +95,7 @@ class _Blinker:
 
 
 class Led(_Blinker):
-    # pin: anything with value(v), machine.Pin or mailer.simhw.SimPin.
+    # pin: anything with value(v): a machine.Pin.
     def __init__(self, pin, active_low=False, clock=ticks_ms):
         self.pin = pin
         self.active_low = active_low
@@ -135,16 +136,12 @@ def wrap(s, width=16):
 
 
 def reply_codes(reply):
-    """ "535 5.7.8 ..." -> "535 5.7.8"; "421 busy" -> "421"; the RFC 3463 enhanced code is
-    taken only when it has the form class.subject.detail."""
+    """ "535 5.7.8 ..." -> "535 5.7.8"; "421 busy" -> "421"; the RFC 3463 enhanced code
+    as the codec reads it from a reply line."""
     if not reply or not reply[:3].isdigit():
         return ""
-    parts = reply[4:].split(None, 1)
-    enh = parts[0] if parts else ""
-    nums = enh.split(".")
-    if len(nums) == 3 and all(n.isdigit() for n in nums):
-        return reply[:3] + " " + enh
-    return reply[:3]
+    enh = enhanced(reply[4:].encode())
+    return reply[:3] + " " + enh if enh else reply[:3]
 
 
 def stamp(when, seconds=True):
@@ -156,7 +153,7 @@ def stamp(when, seconds=True):
 
 
 class Display:
-    # fb: a 128x64 framebuf.FrameBuffer with show() (ssd1306.SSD1306_I2C, mailer.simhw.SimDisplay).
+    # fb: a 128x64 framebuf.FrameBuffer with show(): an ssd1306.SSD1306_I2C.
     # The built-in font is 8x8: 16 characters a line. Error screen rows (y): 0 "ERROR #839",
     # 11-38 the code's meaning in up to 4 lines, 47 the reply and enhanced codes, 56 the time.
     def __init__(self, fb):
@@ -178,7 +175,7 @@ class Display:
 
     def error(self, code, text="", reply=None, when=None):
         rows = [(0, "ERROR #%d" % code)]
-        rows += [(11 + 9 * i, s) for i, s in enumerate(wrap(MEANINGS.get(code, "?"))[:4])]
+        rows += [(11 + 9 * i, s) for i, s in enumerate(wrap(meaning(code))[:4])]
         codes = reply_codes(reply)
         if codes:
             rows.append((47, "Reply " + codes))
@@ -204,7 +201,7 @@ class Console:
         self.out(("sent " + info).strip())
 
     def error(self, code, text="", reply=None, when=None):
-        s = "#%d %s" % (code, MEANINGS.get(code, "?"))
+        s = "#%d %s" % (code, meaning(code))
         if text:
             s += ": " + text
         if reply:

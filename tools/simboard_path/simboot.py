@@ -5,8 +5,13 @@
 # main.py and lands there, as on a board).
 import sys
 
-import network  # noqa: F401  the fakes beside this file, imported while the host's files
-import ntptime  # noqa: F401  are still reachable (they stay in sys.modules)
+# The stand-ins beside this file, imported while the host's files are still reachable: they
+# stay in sys.modules, so mailer.board and mailer.netup find them after the switch below.
+import machine  # noqa: F401
+import neopixel  # noqa: F401
+import network  # noqa: F401
+import ntptime  # noqa: F401
+import ssd1306  # noqa: F401
 from flashdev import mount
 
 mount(sys.argv[1])
