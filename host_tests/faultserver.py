@@ -286,7 +286,7 @@ def transaction(n_rcpt=1, final=b"250 2.0.0 Ok: queued as F1\r\n"):
     return steps
 
 
-# -- the cases of issue 7, shared by the Unix-port and the CPython suites -----------------
+# -- the hostile-server cases, shared by the Unix-port and the CPython suites -----------------
 USER = "device@fault.test"
 PASSWORD = "Fault-Pa55-w0rd"
 RCPTS = ("ops@fault.test", "boss@fault.test")

@@ -4,7 +4,8 @@
 import hashlib
 from binascii import hexlify
 
-from mailer.message import Attachment, Message
+from mailer.attach import Attachment
+from mailer.message import Message
 
 
 def build(path):
@@ -38,5 +39,7 @@ def main(path, more=False):
     if more:  # the 8BITMIME form, and the copy the outbox would keep on flash
         import json
 
+        from mailer.outbox import from_dict, to_dict
+
         print(digest(msg, eightbit=True))
-        print(digest(Message.from_dict(json.loads(json.dumps(msg.to_dict())))))
+        print(digest(from_dict(json.loads(json.dumps(to_dict(msg))))))

@@ -1,4 +1,4 @@
-# Fault injection on the MicroPython Unix port (issue 7): tools/mp_send.py, the firmware's
+# Fault injection on the MicroPython Unix port: tools/mp_send.py, the firmware's
 # one-message send, against the scriptable fault server with real sockets and real TLS (Mbed
 # TLS on the port's side, CPython's ssl on the server's). Every case checks the printed code,
 # the exit status (75 retry, 1 permanent, 0 sent), the time bound, that the client hung up,
@@ -146,8 +146,8 @@ from mailer import classify, transport
 from mailer.compat import Deadline
 from mailer.session import Session
 gc.collect()  # as main.py would after its imports: a 64 KiB heap leaves no room for waste
-c = transport.connect("127.0.0.1", %d, 1000, Deadline(3000), transport.TlsConfig("localhost", "off"))
-s = Session(c, tls="off")
+c = transport.connect("127.0.0.1", %d, 1000, Deadline(3000), transport.TlsConfig("off"))
+s = Session(c, b"mailer.local", tls="off")
 try:
     s.open()
     print("opened")
@@ -159,7 +159,7 @@ c.close()
 
 @pytest.fixture(scope="module")
 def mpy_dir(tmp_path_factory):
-    modules = ("__init__", "compat", "errors", "codec", "classify", "transport", "session")
+    modules = ("__init__", "compat", "errors", "meanings", "codec", "classify", "transport", "session")
     return mpy.compile_firmware(tmp_path_factory.mktemp("mpy"), modules)
 
 

@@ -1,4 +1,4 @@
-# Fault injection on CPython (issue 7): the firmware's client.deliver, session and transport,
+# Fault injection on CPython: the firmware's client.deliver, session and transport,
 # unchanged, against the scriptable fault server on loopback (real sockets, and real TLS on
 # CPython's ssl for the STARTTLS cases), and against FakeConn where a fault cannot be made on a
 # socket (MemoryError, an internal error). The same cases run on the Unix port in test_faults.py.
@@ -12,7 +12,7 @@ import pytest
 from fakeconn import FakeConn
 from faultserver import TIMEOUT_S, Case, FaultServer, make_settings
 
-from mailer import client, settings, transport
+from mailer import classify, client, settings, transport
 from mailer.errors import CLOCK, INTERNAL, MEMORY, RESOLVE, SETTINGS, MailError
 from mailer.message import Message
 
@@ -91,17 +91,10 @@ def test_certificate_rejected_is_863(variant, certs, tmp_path):
     assert "certificate" in (res.error.detail or "").lower() or "verify" in res.error.detail.lower()
 
 
-class _Epoch2000:
-    # The transport's view of the clock on an ESP32 that never got NTP: 2000-01-01.
-    @staticmethod
-    def gmtime(*a):
-        return (2000, 1, 1, 0, 0, 0, 5, 1)
-
-
 def test_clock_unset_is_843_before_the_handshake(certs, tmp_path, monkeypatch):
-    # Certificate dates cannot be checked (year < transport.MIN_YEAR), so the client stops
+    # Certificate dates cannot be checked (an ESP32 that never got NTP thinks it is 2000), so the client stops
     # before the handshake rather than reporting #863.
-    monkeypatch.setattr(transport, "time", _Epoch2000)
+    monkeypatch.setattr(transport, "clock_ok", lambda: False)
     case = Case("clock-unset", fs.to_starttls(fs.server_context(certs))[:-1], 843, True, secret_free=True)
     res, srv, _ = run_case(case, object(), certs, tmp_path)
     assert res.error.code == CLOCK and "clock not set" in res.error.detail
@@ -110,7 +103,7 @@ def test_clock_unset_is_843_before_the_handshake(certs, tmp_path, monkeypatch):
 
 def test_pinned_certificate_without_a_clock_is_fine(certs, tmp_path, monkeypatch):
     # A SHA-256 pin does not depend on dates: the unset clock is no obstacle.
-    monkeypatch.setattr(transport, "time", _Epoch2000)
+    monkeypatch.setattr(transport, "clock_ok", lambda: False)
     ctx = fs.server_context(certs)
     case = Case("pin-no-clock", fs.to_starttls(ctx) + fs.auth_plain_ok() + fs.transaction(), None,
                 smtp={"verify": "pin", "pin_sha256": certs["server_sha256"]})
@@ -178,7 +171,7 @@ def test_crlf_in_subject_is_861_before_connecting():
 
 # Faults a socket cannot produce, through the same client.deliver with FakeConn as transport.
 def _fake_deliver(monkeypatch, certs, tmp_path, conn, smtp=None):
-    monkeypatch.setattr(client.transport, "connect", lambda *a, **k: conn)
+    monkeypatch.setattr(transport, "connect", lambda *a, **k: conn)
     path = make_settings(tmp_path, 25, certs, smtp or {"tls": "off", "allow_plain_password": True})
     return deliver(path)[0]
 
@@ -204,7 +197,7 @@ def test_memory_error_is_851(monkeypatch, certs, tmp_path):
 
 def test_tls_stack_out_of_memory_is_851(monkeypatch, certs, tmp_path):
     err = OSError(-0x7F00, "MBEDTLS_ERR_SSL_ALLOC_FAILED")
-    conn = FakeConn([fs.GREETING, fs.EHLO_TLS, b"220 go\r\n"], handshake_error=transport.classify.tls_error(err))
+    conn = FakeConn([fs.GREETING, fs.EHLO_TLS, b"220 go\r\n"], handshake_error=classify.tls_error(err))
     res = _fake_deliver(monkeypatch, certs, tmp_path, conn, {"tls": "required"})
     assert res.error.code == MEMORY and res.error.retry and conn.closed
     assert res.line() == "#851 Not enough memory (TLS: [Errno -32512] MBEDTLS_ERR_SSL_ALLOC_FAILED)"
@@ -229,10 +222,43 @@ def test_421_at_mail_ends_the_session_for_every_message(monkeypatch):
     monkeypatch.setattr(transport, "connect", lambda *a, **k: conn)
     cfg = {"smtp": {"host": "mx", "port": 465, "tls": "implicit", "verify": "off", "auth": "none",
                     "timeout_s": 1, "deadline_s": None, "mechanisms": ["PLAIN"],
-                    "allow_plain_password": False, "ehlo_name": "b"},
+                    "allow_plain_password": False, "ehlo_name": "b", "ca_file": "", "pin_sha256": ""},
            "incoming": {"user": "", "password": ""}}
     msgs = [Message("a@b.c", "d@e.f", "s%d" % i, "x", date=(2026, 1, 1, 0, 0, 0, 0, 0)) for i in (1, 2)]
     results = client.deliver(cfg, msgs)
     assert [r.error.reply for r in results] == ["421 4.3.2 shutting down"] * 2
     assert all(r.error.code == 801 and r.error.retry for r in results)
     assert conn.written.count(b"MAIL FROM") == 1 and conn.closed
+
+
+# After a failure where the server is still in step (it replied, or the client refused before
+# sending anything it would not understand), the client says QUIT before closing (RFC 5321
+# 4.1.1.10); after a 421, a time-out or bytes injected before TLS it only closes.
+_EHLO_TLS = b"250-mx\r\n250 STARTTLS\r\n"
+_EHLO_AUTH = b"250-mx\r\n250 AUTH PLAIN\r\n"
+
+
+@pytest.mark.parametrize("name,script,smtp,code,wire", [
+    ("auth-535", [b"220 mx\r\n", _EHLO_AUTH, b"535 5.7.8 bad credentials\r\n"], {}, 839,
+     b"EHLO b\r\nAUTH PLAIN AGRldkBiLmMAcHc=\r\nQUIT\r\n"),
+    ("no-starttls-862", [b"220 mx\r\n", b"250 mx\r\n"], {"tls": "required", "port": 587}, 862,
+     b"EHLO b\r\nQUIT\r\n"),
+    ("no-mechanism-839", [b"220 mx\r\n", b"250-mx\r\n250 AUTH NTLM\r\n"], {}, 839,
+     b"EHLO b\r\nQUIT\r\n"),
+    ("injection-862", [b"220 mx\r\n", _EHLO_TLS, b"220 go\r\n250 injected\r\n"],
+     {"tls": "required", "port": 587}, 862, b"EHLO b\r\nSTARTTLS\r\n"),
+    ("greeting-421", [b"421 4.3.2 busy\r\n"], {}, 801, b""),
+    ("timeout", [b"220 mx\r\n", None], {}, 801, b"EHLO b\r\n"),
+])
+def test_quit_after_a_failure_only_while_in_step(monkeypatch, name, script, smtp, code, wire):
+    conn = FakeConn(script, tls=smtp.get("tls", "implicit") == "implicit")
+    monkeypatch.setattr(transport, "connect", lambda *a, **k: conn)
+    cfg = {"smtp": dict({"host": "mx", "port": 465, "tls": "implicit", "verify": "off",
+                         "auth": "same_as_incoming", "timeout_s": 1, "deadline_s": None,
+                         "mechanisms": ["PLAIN"], "allow_plain_password": False, "ehlo_name": "b",
+                         "ca_file": "", "pin_sha256": ""}, **smtp),
+           "incoming": {"user": "dev@b.c", "password": "pw"}}
+    msg = Message("a@b.c", "d@e.f", "s", "x", date=(2026, 1, 1, 0, 0, 0, 0, 0))
+    (res,) = client.deliver(cfg, [msg])
+    assert res.error.code == code, res.line()
+    assert bytes(conn.written) == wire and conn.closed

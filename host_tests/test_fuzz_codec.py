@@ -1,4 +1,4 @@
-# Property tests of the wire codec (issue 7, fuzzing): whatever bytes a server sends, cut
+# Property tests of the wire codec (fuzzing): whatever bytes a server sends, cut
 # into whatever pieces, the reply parser gives replies or the project's own protocol error
 # (#801), nothing else, and never holds more than one line plus one reply's lines; the EHLO
 # capability parser and the mechanism choice take any reply; the DATA encoder's output does

@@ -11,7 +11,8 @@ from mp_message_hash import build, digest
 pytestmark = pytest.mark.unixport
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MODULES = ["__init__", "compat", "errors", "mime", "message"]
+MODULES = ["__init__", "compat", "errors", "mime", "message", "attach",
+           "outbox", "client", "flashfile"]  # outbox: to_dict/from_dict (more=True)
 STEP = 256  # bisection resolution, bytes of heap
 
 

@@ -12,7 +12,8 @@ from conftest import SMTP_PASSWORD, SMTP_USER
 from mailer import client, settings
 from mailer.client import Result
 from mailer.errors import COMM, OUTBOX_FULL, SETTINGS, MailError
-from mailer.message import Attachment, Message
+from mailer.attach import Attachment
+from mailer.message import Message
 from mailer.outbox import BATCH, Outbox
 
 LIMITS = {"max_messages": 5, "max_bytes": 4096, "retry_base_s": 30, "retry_max_s": 300}
@@ -50,13 +51,13 @@ class Recorder:
 
 def test_server_down_queued_then_delivered_once_after_a_reboot(smtpd_factory, certs, tmp_path):
     port = free_port()
-    cfg = settings._build({
+    cfg = settings.check({
         "version": 1,
         "incoming": {"user": SMTP_USER, "password": SMTP_PASSWORD},
         "smtp": {"host": "localhost", "port": port, "ca_file": certs["ca_der"], "timeout_s": 3},
         "mail": {"from": SMTP_USER},
         "outbox": LIMITS,
-    })[0]
+    })
     clock = Clock()
     root = str(tmp_path / "outbox")
     ob = Outbox(root, cfg["outbox"], clock)

@@ -1,4 +1,4 @@
-# Power cuts for real (issue 6): the outbox on LittleFS2 (the ESP32 default) on a block device
+# Power cuts for real: the outbox on LittleFS2 (the ESP32 default) on a block device
 # that stops writing after N block writes, for every N (powercut_rig.py). After any cut, a
 # reboot (fresh mount, new Outbox) finds every message send() had accepted exactly once, in
 # the outbox or delivered or moved aside, and none half there (each one loads).

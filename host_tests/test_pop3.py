@@ -189,12 +189,21 @@ def dovecot_no_ssl(certs):
     server.stop()
 
 
+def closed_port():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def settings(server, tls, port=None, **smtp):
+    # A settings file's content for POP before SMTP to `server`, then SMTP to a closed port
+    # (see mp_pop3_login.py).
     cfg = {
         "incoming": {"host": "127.0.0.1", "port": port or server.port, "tls": tls,
                      "user": server.user, "password": server.password},
-        "smtp": {"verify": "ca", "ca_file": server.certs["ca_der"] if server.certs else "",
-                 "pin_sha256": None, "timeout_s": 5, "allow_plain_password": False},
+        "smtp": {"host": "127.0.0.1", "port": closed_port(), "auth": "pop_before_smtp", "verify": "ca",
+                 "ca_file": server.certs["ca_der"], "timeout_s": 5, "allow_plain_password": False},
+        "mail": {"from": "dev@example.com"},
     }
     cfg["smtp"].update(smtp)
     return cfg
@@ -242,12 +251,12 @@ def test_apop_in_clear(dovecot, runner):
 
 
 def test_apop_over_stls_on_cpython(dovecot):
-    from mailer import transport
+    from mailer import client, transport
     from mailer.compat import Deadline
 
-    ca = transport.load_ca(dovecot.certs["ca_der"])
+    ca = client.load_ca(dovecot.certs["ca_der"])
     conn = transport.connect("127.0.0.1", dovecot.port, 5000, Deadline(10000),
-                             transport.TlsConfig("localhost", "ca", ca))
+                             transport.TlsConfig("ca", ca))
     n = len(dovecot.log())
     try:
         pop3.login(conn, dovecot.user.encode(), dovecot.password.encode(), "starttls")
@@ -285,11 +294,11 @@ def test_stls_missing_sends_no_password(dovecot_no_ssl, runner):
 
 @RUNNERS
 def test_server_down_is_810_retried(runner):
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = closed_port()
     cfg = {"incoming": {"host": "127.0.0.1", "port": port, "tls": "starttls", "user": "u", "password": "p"},
-           "smtp": {"verify": "off", "timeout_s": 5, "allow_plain_password": False}}
+           "smtp": {"host": "127.0.0.1", "port": closed_port(), "auth": "pop_before_smtp", "verify": "off",
+                    "timeout_s": 5},
+           "mail": {"from": "dev@example.com"}}
     out = run(runner, cfg)
     assert out == ("810 True #810 POP server error (connect: #801 Error communicating with the SMTP "
                    "server (connection to 127.0.0.1:%d refused))" % port)

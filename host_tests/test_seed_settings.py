@@ -83,9 +83,12 @@ def test_pop_before_smtp_wrong_password_is_810_and_nothing_sent(dovecot, smtpd_f
 def test_same_account_works_at_the_pop3_server_and_for_smtp_auth(dovecot, smtpd, tmp_path):
     # The seed's default shares one account between reception and sending: the incoming
     # account logs in at the real POP3 server, and the same account passes SMTP AUTH.
+    # The POP3 login as the client makes it for POP before SMTP (with the incoming account),
+    # then a connection to the SMTP server, closed unopened.
     code = (
-        "from mailer import pop3, settings\nfrom mailer.compat import Deadline\n"
-        "pop3.pop_before_smtp(settings.load(%r), Deadline(10000))\nprint('pop ok')\n"
+        "from mailer import settings\nfrom mailer.client import Client\n"
+        "cfg = settings.load(%r)\ncfg['smtp']['auth'] = 'pop_before_smtp'\n"
+        "Client(cfg).session().conn.close()\nprint('pop ok')\n"
     )
     incoming = {"host": "127.0.0.1", "port": dovecot.port, "tls": "starttls", "user": SMTP_USER, "password": SMTP_PASSWORD}
     path = write(tmp_path, {"port": smtpd.port, "ca_file": smtpd.certs["ca_der"]}, incoming)

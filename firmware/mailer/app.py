@@ -14,7 +14,7 @@ import time
 from mailer import board, client, netup, settings
 from mailer.compat import const, sleep_ms
 from mailer.errors import INTERNAL, MailError
-from mailer.message import Attachment, Message
+from mailer.message import Message
 from mailer.outbox import Outbox
 
 LOOP_MS = const(50)  # button polling and, on a simulated board, status ticks
@@ -32,6 +32,7 @@ class App:
         self.clock = clock
         self.status = None
         self.cfg = None
+        self.client = None
         self.outbox = None
         self.button = None
         self.board_name = "board"
@@ -54,7 +55,10 @@ class App:
         if self.error:
             return self.show(self.error)
         try:
-            self.cfg = settings.load(self.root + "settings.json")
+            # stamp: a new or edited file is checked now, once, and saved stamped, so that
+            # later boots load it without the schema.
+            self.cfg = settings.load(self.root + "settings.json", stamp=True)
+            self.client = client.Client(self.cfg)
         except MailError as e:
             self.error = e
             return self.show(e)
@@ -85,7 +89,7 @@ class App:
     def deliver(self, first=None):
         """One delivery round of what is due (online); [(name, client.Result)], shown."""
         self.status.busy()
-        done = self.outbox.deliver(lambda msgs: client.deliver(self.cfg, msgs), first)
+        done = self.outbox.deliver(self.client.deliver, first)
         bad = [r for _, r in done if not r.ok]
         if bad:
             self.show(bad[-1].error)
@@ -107,7 +111,11 @@ class App:
         if not self.clock_ok:
             self.online()
         mail = self.cfg["mail"]
-        atts = [a if isinstance(a, Attachment) else Attachment(path=a) for a in attachments]
+        atts = []
+        if attachments:
+            from mailer.attach import Attachment
+
+            atts = [a if isinstance(a, Attachment) else Attachment(path=a) for a in attachments]
         msg = Message(mail["from"], to or mail["to"], mail["subject_prefix"] + subject, body,
                       cc, bcc, atts)
         name = self.outbox.add(msg)

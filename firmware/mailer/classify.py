@@ -1,6 +1,9 @@
-# The one place that maps failures to device error codes: by the stage the session had
-# reached and by what the server said (basic code, RFC 3463 enhanced code), not by errno
-# alone, since errno values and TLS errors differ between the Unix port, ESP32 and CPython.
+# Device error codes for what the other modules cannot judge on the spot: a server's reply that
+# was not the one wanted (by the stage the session had reached, the basic code and the RFC 3463
+# enhanced code), a socket or TLS exception (by its text as well as its errno, which differ
+# between the Unix port, ESP32 and CPython), and any other exception. A module that knows its
+# failure exactly (a setting that is bad, a clock not set, STARTTLS not offered) raises its
+# MailError itself. Imported only after a failure.
 from mailer.errors import (
     AUTH,
     CERT,
@@ -88,9 +91,9 @@ def reply_error(stage, reply):
         return MailError(TLS_REQUIRED, reply=line, retry=False)  # RFC 4954 6, RFC 3207 4
     if stage == "starttls" and code != 421:  # 421: the server is going away, not refusing TLS
         return MailError(TLS_REQUIRED, reply=line, retry=False)
-    if stage == "auth" and code >= 500 or code == 530 or ext.startswith("5.7.8"):
+    if (stage == "auth" and code >= 500) or code == 530 or ext.startswith("5.7.8"):
         return MailError(AUTH, reply=line, retry=False)  # 534, 535, 530 auth required
-    if code == 552 and stage in ("mail", "final") or ext == "5.3.4":
+    if (code == 552 and stage in ("mail", "final")) or ext == "5.3.4":
         return MailError(TOO_LARGE, reply=line, retry=False)
     return MailError(COMM, reply=line, retry=code < 500)
 

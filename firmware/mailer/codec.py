@@ -1,7 +1,6 @@
 # SMTP wire codec: pure functions and small state machines, bytes in and bytes out, no I/O.
 # RFC 5321 (SMTP), RFC 4954 (AUTH), RFC 2195 (CRAM-MD5), RFC 3463 (enhanced status codes).
 import binascii
-import hashlib
 
 from mailer.compat import const
 from mailer.errors import COMM, SETTINGS, MailError
@@ -34,8 +33,6 @@ def command(verb, arg=None):
 
 
 class Reply:
-    __slots__ = ("code", "lines")
-
     def __init__(self, code, lines):
         self.code = code  # int, e.g. 250
         self.lines = lines  # list of bytes, text after the code and separator
@@ -148,21 +145,6 @@ def auth_plain(user, password):
     return b64(b"\0" + user + b"\0" + password)
 
 
-def hmac_md5(key, msg):
-    # RFC 2104; MicroPython has no hmac module.
-    if len(key) > 64:
-        key = hashlib.md5(key).digest()
-    key = key + b"\0" * (64 - len(key))
-    inner = hashlib.md5(bytes(k ^ 0x36 for k in key) + msg).digest()
-    return hashlib.md5(bytes(k ^ 0x5C for k in key) + inner).digest()
-
-
-def cram_md5(user, password, challenge_b64):
-    # RFC 2195: "user hex(hmac_md5(password, challenge))", base64-encoded.
-    digest = binascii.hexlify(hmac_md5(password, unb64(challenge_b64)))
-    return b64(user + b" " + digest)
-
-
 # Strongest first: CRAM-MD5 never reveals the password, PLAIN needs one round trip, LOGIN two.
 STRENGTH = (b"CRAM-MD5", b"PLAIN", b"LOGIN")
 
@@ -193,8 +175,8 @@ class DataEncoder:
             chunk = chunk[:-1]
         if not chunk:
             return b""
-        if chunk.count(b"\n") == chunk.count(b"\r\n") == chunk.count(b"\r") and b"\n." not in chunk \
-                and not (self.bol and chunk[:1] == b"."):
+        clean = chunk.count(b"\n") == chunk.count(b"\r\n") == chunk.count(b"\r") and b"\n." not in chunk
+        if clean and not (self.bol and chunk[:1] == b"."):
             # Already CRLF throughout with no line to stuff (base64 parts, most text): as is,
             # without the four copies below.
             self.bol = chunk[-1:] == b"\n"

@@ -1,5 +1,6 @@
-# Runtime differences between MicroPython (board, Unix port) and CPython (host tests),
-# kept in one place so that every other module reads the same on all three.
+# What every module needs and MicroPython (board, Unix port) and CPython (host tests) spell
+# differently: const(), ticks, sleep_ms, and the overall deadline. The TLS stack differs too;
+# that difference lives in mailer.transport, the only module that uses it.
 try:
     from micropython import const  # noqa: F401
 except ImportError:  # CPython
@@ -13,6 +14,11 @@ import time
 # A clock before this year was never set (an ESP32 boots in 2000): certificate dates cannot
 # be checked and mail cannot be dated by it (#843).
 MIN_YEAR = const(2025)
+
+
+def clock_ok():
+    """Whether the clock was ever set: certificate dates and Date headers need it (#843)."""
+    return time.gmtime()[0] >= MIN_YEAR
 
 try:
     ticks_ms = time.ticks_ms

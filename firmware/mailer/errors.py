@@ -18,23 +18,18 @@ TOO_LARGE = const(864)  # message too large
 OUTBOX_FULL = const(865)  # outbox full
 INTERNAL = const(869)  # internal error
 
-MEANINGS = {
-    COMM: "Error communicating with the SMTP server",
-    RESOLVE: "SMTP server name cannot be resolved",
-    POP: "POP server error",
-    AUTH: "SMTP authentication failed",
-    TLS_NO_COMMON: "No encryption method in common with the server",
-    TLS_CLIENT_CERT: "The server asked for a client certificate",
-    CLOCK: "Device clock not set, or too far off for secure authentication",
-    MEMORY: "Not enough memory",
-    NETWORK: "Network not connected",
-    SETTINGS: "Settings invalid",
-    TLS_REQUIRED: "Encryption required but not available",
-    CERT: "Server certificate rejected",
-    TOO_LARGE: "Message too large",
-    OUTBOX_FULL: "Outbox full",
-    INTERNAL: "Internal error",
-}
+def meaning(code):
+    """The text of a device error code ("SMTP authentication failed"), or "?". The texts are
+    in mailer.meanings, loaded only when one is shown: a send that works never needs them."""
+    try:
+        from mailer.meanings import TEXTS
+    except MemoryError:  # showing #851 with no heap left: the code alone must do
+        return "?"
+    i = TEXTS.find("\n%d " % code)
+    if i < 0:
+        return "?"
+    return TEXTS[i + 5:TEXTS.find("\n", i + 1)]
+
 
 # Codes worth retrying whatever the reply; COMM depends on the reply (4xx/network: yes).
 _RETRY = (COMM, RESOLVE, POP, CLOCK, MEMORY, NETWORK, OUTBOX_FULL)
@@ -54,7 +49,7 @@ class MailError(Exception):
 
     def line(self):
         # "#839 SMTP authentication failed (535 5.7.8 ...)": what consoles and tools print.
-        s = "#%d %s" % (self.code, MEANINGS.get(self.code, "?"))
+        s = "#%d %s" % (self.code, meaning(self.code))
         extra = self.reply or self.detail
         if extra:
             s += " (" + extra + ")"

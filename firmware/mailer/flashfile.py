@@ -1,4 +1,5 @@
-# Files on flash that survive a power cut at any moment (settings now, the outbox later).
+# Files on flash that survive a power cut at any moment (the settings and the outbox), and the
+# small file helpers both use.
 #
 # The new content goes to path + ".tmp" first and is flushed (in MicroPython, flush is what
 # pushes data to flash) before any name changes. Then the old file is renamed to the backup
@@ -12,6 +13,7 @@
 #   tmp -> path      -> path = new, backup = old
 # Without a backup the last rename lands on `path` (atomic on LittleFS and POSIX; on FAT a cut
 # inside that rename can leave only path + ".tmp").
+import json
 import os
 
 
@@ -21,6 +23,31 @@ def exists(path):
         return True
     except OSError:
         return False
+
+
+def make_dir(path):
+    """os.mkdir, quietly when the folder is there already."""
+    try:
+        os.mkdir(path)
+    except OSError:
+        pass  # already there
+
+
+def remove(path):
+    """os.remove, quietly when the file is gone already (a cut between two removals)."""
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def read_json(path):
+    """The JSON in path, or None when the file is missing or not JSON."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
 
 
 def write_atomic(path, data, backup=None):

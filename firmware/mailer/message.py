@@ -3,12 +3,12 @@
 # RAM use does not grow with the attachments. Its exact size is known before sending.
 import os
 import time
-from binascii import a2b_base64, b2a_base64, hexlify
+from binascii import hexlify
 
 from mailer import mime
-from mailer.compat import MIN_YEAR, const
+from mailer.compat import clock_ok, const
 from mailer.errors import CLOCK, SETTINGS, MailError
-from mailer.mime import Attachment, check, token
+from mailer.mime import check, token
 
 # RFC 5321 4.5.3.1.6: at most 998 octets per line before CRLF.
 _MAX_LINE = const(998)
@@ -27,8 +27,8 @@ def mailbox(field, text):
         if len(name) > 1 and name[0] == name[-1] == '"':
             name = name[1:-1]
     local, _, domain = s.rpartition("@")
-    if not local or not domain or len(s.encode()) > 254 or "@" in local or ".." in domain \
-            or domain[0] == "." or domain[-1] == "." or any(c in ' \t<>()[],;:"\\' for c in s):
+    bad = not local or not domain or len(s.encode()) > 254 or "@" in local or ".." in domain
+    if bad or domain[0] == "." or domain[-1] == "." or any(c in ' \t<>()[],;:"\\' for c in s):
         raise MailError(SETTINGS, "%s: not an address: %s" % (field, text))
     if len(name.encode()) > 200:
         raise MailError(SETTINGS, field + ": display name too long")
@@ -47,8 +47,8 @@ class Message:
     own epoch; None means now, refused with #843 when the clock was never set."""
 
     def __init__(self, sender, to, subject="", body="", cc=(), bcc=(), attachments=(),
-                 date=None, message_id=None, domain="mailer.local", boundary=None):
-        self._given = (sender, to, cc, bcc)
+                 date=None, message_id=None, boundary=None):
+        self.given = (sender, to, cc, bcc)  # as given: the outbox stores these
         self.sender = mailbox("from", sender)
         self.to, self.cc, self.bcc = _list("to", to), _list("cc", cc), _list("bcc", bcc)
         if not self.to + self.cc + self.bcc:
@@ -56,13 +56,18 @@ class Message:
         self.subject = check("subject", subject)
         self.body = _body(body)
         self.attachments = list(attachments)
-        for a in self.attachments:
-            if not isinstance(a, Attachment):
-                raise MailError(SETTINGS, "attachments: not an Attachment")
+        if self.attachments:
+            from mailer.attach import Attachment  # loaded only for a message that has some
+
+            for a in self.attachments:
+                if not isinstance(a, Attachment):
+                    raise MailError(SETTINGS, "attachments: not an Attachment")
         self.date = _date(date)
         if message_id is None:
+            # RFC 5322 3.6.4: unique left of the "@" (time and 64 random bits), the sender's
+            # domain right of it.
             message_id = "<%x.%s@%s>" % (int(time.time()), hexlify(os.urandom(8)).decode(),
-                                        token("domain", domain, ".-"))
+                                        self.sender[1].rpartition("@")[2])
         self.message_id = token("message_id", message_id, "<>@.-_$+=")
         if message_id[0] != "<" or message_id[-1] != ">" or "@" not in message_id:
             raise MailError(SETTINGS, "message_id: not <id@domain>: " + message_id)
@@ -133,8 +138,12 @@ class Message:
             yield mime.fold(b"Subject", mime.phrase(self.subject))
         yield (b"Date: " + mime.date(self.date) + b"\r\nMessage-ID: " + self.message_id.encode()
                + b"\r\nMIME-Version: 1.0\r\n")
-        cte = b"7bit" if self._raw and not self.has_8bit else b"8bit" if self._raw and eightbit \
-            else b"quoted-printable"
+        if self._raw and not self.has_8bit:
+            cte = b"7bit"
+        elif self._raw and eightbit:
+            cte = b"8bit"
+        else:
+            cte = b"quoted-printable"
         text = b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: " + cte
         if not self.attachments:
             yield text + b"\r\n\r\n"
@@ -149,10 +158,10 @@ class Message:
             # both end with CRLF, so each part's content ends cleanly.
             yield delim + b"\r\n" + a.header() + b"\r\n"
             if buf is False:
-                yield mime.b64_size(a.size())
+                yield a.encoded_size()
             else:
-                buf = buf or bytearray(mime.READ)
-                yield from mime.b64_chunks(a.pieces(buf))
+                buf = buf or bytearray(a.READ)
+                yield from a.encoded(buf)
         yield delim + b"--\r\n"
 
     def _body_lines(self, cte):
@@ -162,33 +171,6 @@ class Message:
             line = body[pos:end]
             pos = end + 1
             yield mime.qp_line(line) if cte == b"quoted-printable" else line + b"\r\n"
-
-    def to_dict(self):
-        # JSON-able, for the outbox: from_dict() gives back the same bytes (same Date,
-        # Message-ID and boundary), so a retry is the same message.
-        atts = []
-        for a in self.attachments:
-            d = {"name": a.name, "type": a.mime_type}
-            if a.path is None:
-                d["data"] = b2a_base64(a.data, newline=False).decode()
-            else:
-                d["path"] = a.path
-            atts.append(d)
-        sender, to, cc, bcc = self._given
-        return {"from": sender, "to": to, "cc": cc, "bcc": bcc, "subject": self.subject,
-                "body": self.body.decode(), "attachments": atts, "date": list(self.date),
-                "message_id": self.message_id, "boundary": self.boundary}
-
-    @classmethod
-    def from_dict(cls, d):
-        try:
-            atts = [Attachment(path=a.get("path"), name=a["name"], mime_type=a["type"],
-                               data=a2b_base64(a["data"]) if "data" in a else None)
-                    for a in d["attachments"]]
-            return cls(d["from"], d["to"], d["subject"], d["body"], d["cc"], d["bcc"], atts,
-                       d["date"], d["message_id"], boundary=d["boundary"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise MailError(SETTINGS, "stored message: %r" % (e,)) from None
 
 
 def _mailboxes(boxes):
@@ -222,15 +204,14 @@ def _body(body):
 
 def _date(date):
     if date is None:
-        date = time.gmtime()
-        if date[0] < MIN_YEAR:
+        if not clock_ok():
             raise MailError(CLOCK, "clock not set")
+        date = time.gmtime()
     elif isinstance(date, (int, float)):
         date = time.gmtime(date)
     try:
         t = tuple(int(x) for x in date[:6])
-        if len(t) == 6 and 1 <= t[1] <= 12 and 1 <= t[2] <= 31 and t[3] < 24 and t[4] < 60 \
-                and t[5] < 61:
+        if len(t) == 6 and 1 <= t[1] <= 12 and 1 <= t[2] <= 31 and t[3] < 24 and t[4] < 60 and t[5] < 61:
             return t
     except (TypeError, ValueError):
         pass

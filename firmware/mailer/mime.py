@@ -1,6 +1,5 @@
 # MIME pieces for mailer.message: header folding and RFC 2047 encoded-words, quoted-printable
-# text, base64 streamed from one reused buffer, RFC 5322 dates, attachments, input checks.
-import os
+# text, RFC 5322 dates, input checks. Attachments are in mailer.attach.
 from binascii import b2a_base64
 
 from mailer.compat import const
@@ -8,50 +7,33 @@ from mailer.errors import SETTINGS, MailError
 
 # RFC 5322 2.1.1: lines SHOULD be at most 78 characters (CRLF excluded).
 LINE = const(78)
-# RFC 2045 6.8: base64 lines of 76 characters carry 57 octets.
-B64_IN = const(57)
 # RFC 2047 2: an encoded-word is at most 75 characters. 42 octets give 56 base64 characters,
 # a 68-character word that fits after "Subject: " (or any shorter header name) on one line.
 _EW_OCTETS = const(42)
 # RFC 2045 6.7 (5): quoted-printable lines are at most 76 characters, the soft "=" included.
 _QP_MAX = const(75)
-# Attachments are read 57 * 8 octets at a time: 8 base64 lines (624 octets) per chunk.
-READ = const(456)
-
-_DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# Three letters each (strings, not tuples of 19 objects: each object is heap on a board).
+_DAYS = "SunMonTueWedThuFriSat"
+_MONTHS = "JanFebMarAprMayJunJulAugSepOctNovDec"
 # RFC 5322 3.2.3 atext (besides letters and digits): a display name made only of these and
 # spaces goes as it is; anything else is encoded.
 _ATEXT = "!#$%&'*+-/=?^_`{|}~ "
-
-TYPES = {
-    "txt": "text/plain", "log": "text/plain", "csv": "text/csv", "html": "text/html",
-    "json": "application/json", "pdf": "application/pdf", "zip": "application/zip",
-    "gz": "application/gzip", "bin": "application/octet-stream", "jpg": "image/jpeg",
-    "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif", "bmp": "image/bmp",
-}
-
-
-def guess_type(name):
-    dot = name.rfind(".")
-    return TYPES.get(name[dot + 1:].lower() if dot >= 0 else "", TYPES["bin"])
-
 
 def date(t):
     # RFC 5322 3.3, always in UTC: "Sun, 29 Nov 2026 10:00:00 +0000". t: (y, m, d, H, M, S).
     y, m, d = t[0], t[1], t[2]
     # Sakamoto's weekday (0 = Sunday), so a stored date needs no weekday of its own.
     yy = y - (m < 3)
-    wd = (yy + yy // 4 - yy // 100 + yy // 400 + (0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4)[m - 1] + d) % 7
+    wd = (yy + yy // 4 - yy // 100 + yy // 400 + b"\0\3\2\5\0\3\5\1\4\6\2\4"[m - 1] + d) % 7
     return ("%s, %02d %s %04d %02d:%02d:%02d +0000" % (
-        _DAYS[wd], d, _MONTHS[m - 1], y, t[3], t[4], t[5])).encode()
+        _DAYS[3 * wd:3 * wd + 3], d, _MONTHS[3 * m - 3:3 * m], y, t[3], t[4], t[5])).encode()
 
 
 def _plain(text, display_name):
     # Printable ASCII (only atext in a display name), words short enough to fold between, and
     # nothing a decoder would take for an encoded-word ("=?"), goes as it is.
     for c in text:
-        if not " " <= c <= "~" or display_name and not (c.isalpha() or c.isdigit() or c in _ATEXT):
+        if not " " <= c <= "~" or (display_name and not (c.isalpha() or c.isdigit() or c in _ATEXT)):
             return False
     # Leading, trailing or doubled spaces would be lost in unfolding: those go encoded too.
     words = text.split(" ")
@@ -102,7 +84,7 @@ def qp_line(line):
     col = 0
     last = len(line) - 1
     for i, c in enumerate(line):
-        n = 1 if 33 <= c <= 126 and c != 61 or c in (9, 32) and i < last else 3
+        n = 1 if (33 <= c <= 126 and c != 61) or (c in (9, 32) and i < last) else 3
         if col + n > _QP_MAX:
             out.extend(b"=\r\n")
             col = 0
@@ -113,21 +95,6 @@ def qp_line(line):
         col += n
     out.extend(b"\r\n")
     return bytes(out)
-
-
-def b64_size(n):
-    # Length of n octets as base64 in 76-character lines, each ending CRLF (RFC 2045 6.8).
-    full, rest = divmod(n, B64_IN)
-    return full * 78 + (4 * ((rest + 2) // 3) + 2 if rest else 0)
-
-
-def b64_chunks(pieces):
-    # pieces: memoryviews whose lengths are multiples of 57 except the last one. Each is
-    # encoded as whole base64 lines, so output never holds more than one piece's worth.
-    for mv in pieces:
-        lines = [b2a_base64(mv[i:i + B64_IN], newline=False) for i in range(0, len(mv), B64_IN)]
-        lines.append(b"")
-        yield b"\r\n".join(lines)
 
 
 def check(field, value):
@@ -148,63 +115,3 @@ def token(field, value, extra):
                                             or c > "~" for c in value):
         raise MailError(SETTINGS, "%s: not valid: %s" % (field, value))
     return value
-
-
-class Attachment:
-    # A file on flash (path) or bytes in RAM (data); name defaults to the file's name and
-    # gives the MIME type unless mime_type says otherwise. A file is read only when sent.
-    def __init__(self, path=None, data=None, name=None, mime_type=None):
-        if (path is None) == (data is None):
-            raise MailError(SETTINGS, "attachment: give path or data")
-        if data is not None and not isinstance(data, (str, bytes, bytearray)):
-            raise MailError(SETTINGS, "attachment: data is not bytes")
-        self.path = path
-        self.data = data.encode() if isinstance(data, str) else data
-        if path is not None:
-            name = name or check("attachment path", path)[path.rfind("/") + 1:]
-            self.size()  # fail now, with #861, if the file is missing
-        self.name = check("attachment name", name or "")
-        if not name or len(name.encode()) > 200:
-            raise MailError(SETTINGS, "attachment name missing or too long")
-        self.mime_type = token("mime_type", mime_type or guess_type(name), "/+-.")
-
-    def size(self):
-        if self.data is not None:
-            return len(self.data)
-        try:
-            return os.stat(self.path)[6]
-        except OSError:
-            raise MailError(SETTINGS, "attachment not found: " + self.path) from None
-
-    def header(self):
-        b = self.name.encode()
-        if len(b) == len(self.name) and all(" " <= c <= "~" for c in self.name):
-            param = b'filename="' + b.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
-        else:  # RFC 2231 4: a non-ASCII file name, percent-encoded UTF-8
-            param = b"filename*=utf-8''" + b"".join(
-                bytes((c,)) if c < 128 and (chr(c).isalpha() or chr(c).isdigit() or c in b"-._~")
-                else b"%%%02X" % c for c in b)
-        return (b"Content-Type: " + self.mime_type.encode()
-                + b"\r\nContent-Transfer-Encoding: base64\r\n"
-                + fold(b"Content-Disposition", [b"attachment;", param]))
-
-    def pieces(self, buf):
-        # Memoryviews of at most len(buf) octets, each a multiple of 57 but the last, read
-        # into buf (one buffer for all attachments) or sliced from data without copying.
-        if self.data is not None:
-            mv = memoryview(self.data)
-            for i in range(0, len(mv), len(buf)):
-                yield mv[i:i + len(buf)]
-            return
-        mv = memoryview(buf)
-        with open(self.path, "rb") as f:
-            while True:
-                n = 0
-                while n < len(buf):  # a short read must not put base64 padding mid-file
-                    got = f.readinto(mv[n:])
-                    if not got:
-                        break
-                    n += got
-                if not n:
-                    return
-                yield mv[:n]

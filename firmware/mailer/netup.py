@@ -1,9 +1,8 @@
 # Network edge: Wi-Fi up and the clock set. The only module that imports `network` (and
 # `ntptime`), inside functions, so the package imports on CPython; the simulated board puts
-# fakes of both on its path (tools/simboard_lib/).
-import time
+# stand-ins for both on its import path (tools/simboard_path/).
 
-from mailer.compat import MIN_YEAR, const, sleep_ms, ticks_diff, ticks_ms
+from mailer.compat import clock_ok, const, sleep_ms, ticks_diff, ticks_ms
 from mailer.errors import CLOCK, NETWORK, SETTINGS, MailError
 
 WIFI_WAIT_MS = const(15000)  # association + DHCP usually take 2-5 s; a weak AP up to ~10 s
@@ -51,5 +50,5 @@ def clock_set(host, tries=NTP_TRIES):
             break
         except (OSError, OverflowError) as e:  # no answer (time-out), DNS, or a bad packet
             err = e
-    if err is not None or time.gmtime()[0] < MIN_YEAR:
+    if err is not None or not clock_ok():
         raise MailError(CLOCK, "NTP %s: %s" % (host, err or "clock still not set"))

@@ -17,36 +17,48 @@
 import json
 import os
 import time
+from binascii import a2b_base64, b2a_base64
 
 from mailer.client import Result
 from mailer.compat import const
-from mailer.errors import INTERNAL, OUTBOX_FULL, MailError
-from mailer.flashfile import exists, write_atomic
+from mailer.errors import INTERNAL, OUTBOX_FULL, SETTINGS, MailError
+from mailer.flashfile import exists, make_dir, read_json, remove, write_atomic
 from mailer.message import Message
 
 BATCH = const(4)  # messages per delivery round (one SMTP session; each is loaded into RAM)
 
 
-def _mkdir(path):
+def to_dict(msg):
+    """msg (a Message) as JSON-able data: from_dict() gives back the same bytes (the same Date,
+    Message-ID and boundary), so a retry is the same message."""
+    atts = []
+    for a in msg.attachments:
+        d = {"name": a.name, "type": a.mime_type}
+        if a.path is None:
+            d["data"] = b2a_base64(a.data, newline=False).decode()
+        else:
+            d["path"] = a.path
+        atts.append(d)
+    sender, to, cc, bcc = msg.given
+    return {"from": sender, "to": to, "cc": cc, "bcc": bcc, "subject": msg.subject,
+            "body": msg.body.decode(), "attachments": atts, "date": list(msg.date),
+            "message_id": msg.message_id, "boundary": msg.boundary}
+
+
+def from_dict(d):
+    """The Message to_dict() made d from; #861 for data that is not one."""
     try:
-        os.mkdir(path)
-    except OSError:
-        pass  # already there
+        atts = []
+        if d["attachments"]:
+            from mailer.attach import Attachment
 
-
-def _remove(path):
-    try:
-        os.remove(path)
-    except OSError:
-        pass  # already gone (a cut between two removals)
-
-
-def _read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+            atts = [Attachment(path=a.get("path"), name=a["name"], mime_type=a["type"],
+                               data=a2b_base64(a["data"]) if "data" in a else None)
+                    for a in d["attachments"]]
+        return Message(d["from"], d["to"], d["subject"], d["body"], d["cc"], d["bcc"], atts,
+                       d["date"], d["message_id"], boundary=d["boundary"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise MailError(SETTINGS, "stored message: %r" % (e,)) from None
 
 
 class Outbox:
@@ -57,8 +69,8 @@ class Outbox:
         self.failed_dir = root + "/failed"
         self.limits = limits
         self.clock = clock
-        _mkdir(root)
-        _mkdir(self.failed_dir)
+        make_dir(root)
+        make_dir(self.failed_dir)
         self._recover()
 
     def _path(self, name, ext, failed=False):
@@ -78,11 +90,11 @@ class Outbox:
             base = n[:n.find(".")]
             if n.endswith(".try") and base in queued:
                 os.rename(self._path(base, "msg"), self._path(base, "msg", True))
-            elif n.endswith(".tmp") or n.endswith(".try") and not exists(self._path(base, "msg", True)):
+            elif n.endswith(".tmp") or (n.endswith(".try") and not exists(self._path(base, "msg", True))):
                 os.remove(self.failed_dir + "/" + n)
         queued = self.names()
         for n in os.listdir(self.root):
-            if n.endswith(".tmp") or n.endswith(".try") and n[:-4] not in queued:
+            if n.endswith(".tmp") or (n.endswith(".try") and n[:-4] not in queued):
                 os.remove(self.root + "/" + n)
         seq = [int(n) for n in queued + self.names(True)]
         self.seq = max(seq) if seq else 0
@@ -94,7 +106,7 @@ class Outbox:
 
     def add(self, msg):
         """Put msg (a Message) on flash; returns its name. A full outbox: MailError #865."""
-        data = json.dumps(msg.to_dict()).encode()
+        data = json.dumps(to_dict(msg)).encode()
         count, size = self.used()
         lim = self.limits
         if count >= lim["max_messages"] or size + len(data) > lim["max_bytes"]:
@@ -107,14 +119,14 @@ class Outbox:
 
     def state(self, name, failed=False):
         """{"attempts", "next", "code", "reply", "detail"} of a message (attempts 0: none yet)."""
-        st = _read_json(self._path(name, "try", failed))
+        st = read_json(self._path(name, "try", failed))
         if not isinstance(st, dict) or type(st.get("attempts")) is not int or type(st.get("next")) is not int:
             return {"attempts": 0, "next": 0}
         return st
 
     def message(self, name, failed=False):
         with open(self._path(name, "msg", failed)) as f:
-            return Message.from_dict(json.load(f))
+            return from_dict(json.load(f))
 
     def due(self, first=None):
         """Names to try now, oldest first (first, if given, goes first), at most BATCH."""
@@ -154,7 +166,7 @@ class Outbox:
         for n, r in zip(names, results):
             if r.ok:
                 os.remove(self._path(n, "msg"))
-                _remove(self._path(n, "try"))
+                remove(self._path(n, "try"))
             elif r.error.retry:
                 self._later(n, r.error)
             else:
@@ -182,10 +194,10 @@ class Outbox:
         st = self.state(name)
         write_atomic(self._path(name, "try", True), self._record(st, err))
         os.rename(self._path(name, "msg"), self._path(name, "msg", True))
-        _remove(self._path(name, "try"))
+        remove(self._path(name, "try"))
         # failed/ keeps the last max_messages: what the user has not looked at for that long
         # was shown on the status sink when it failed.
         old = self.names(True)
         for n in old[:max(0, len(old) - self.limits["max_messages"])]:
             os.remove(self._path(n, "msg", True))
-            _remove(self._path(n, "try", True))
+            remove(self._path(n, "try", True))

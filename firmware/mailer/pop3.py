@@ -117,23 +117,22 @@ def login(conn, user, password, tls_mode, allow_plain_password=False, apop=True)
         pass
 
 
-def pop_before_smtp(cfg, deadline):
-    """Log in to cfg["incoming"] and log out, so that the SMTP server lets this address send.
+def pop_before_smtp(server, timeout_ms, deadline, tls_cfg, allow_plain_password=False):
+    """Log in to server (host, port, tls mode, user, password: the resolved incoming group)
+    and log out, so that the SMTP server lets this address send.
 
-    The POP3 server's certificate is checked with the smtp group's verify/ca_file/pin_sha256
-    (a pin therefore only fits when both servers present the same certificate). APOP only in
-    clear: over TLS, USER/PASS works everywhere, while a greeting's timestamp does not prove
-    APOP works for this account (servers that store password hashes cannot check it)."""
-    inc, smtp = cfg["incoming"], cfg["smtp"]
-    tls = inc["tls"]
-    tls_cfg = transport.tls_config(smtp, inc["host"], tls)
+    The POP3 server's certificate is checked as tls_cfg says (the smtp group's verify, CA and
+    pin: a pin therefore only fits when both servers present the same certificate). APOP
+    only in clear: over TLS, USER/PASS works everywhere, while a greeting's timestamp does
+    not prove APOP works for this account (servers that store password hashes cannot check
+    it)."""
+    host, port, tls, user, password = server
     try:
-        conn = transport.connect(inc["host"], inc["port"], smtp["timeout_s"] * 1000, deadline,
-                                 tls_cfg, implicit_tls=tls == "implicit")
+        conn = transport.connect(host, port, timeout_ms, deadline, tls_cfg,
+                                 implicit_tls=tls == "implicit")
     except MailError as e:
         raise _as_pop(e, "connect") from None
     try:
-        login(conn, inc["user"].encode(), inc["password"].encode(), tls,
-              smtp["allow_plain_password"], apop=tls == "off")
+        login(conn, user or b"", password, tls, allow_plain_password, apop=tls == "off")
     finally:
         conn.close()

@@ -9,9 +9,10 @@
 import binascii
 import hashlib
 
-from mailer import classify, client, codec, settings, transport
+from mailer import classify, codec, transport
+from mailer.client import Client
 from mailer.compat import Deadline
-from mailer.errors import CERT, MailError
+from mailer.errors import MailError
 from mailer.session import Session
 
 # The code each step fails with (README error table).
@@ -25,7 +26,6 @@ STEPS = (
     ("auth", "#839, #862 password in clear"),
 )
 _NAMES = {b"\x55\x04\x03": "CN", b"\x55\x04\x0a": "O", b"\x55\x04\x0b": "OU", b"\x55\x04\x06": "C"}
-_ANY_PIN = "0" * 64  # a pin no certificate has: the handshake keeps the leaf, checks nothing
 
 
 def _tlv(der, i):
@@ -90,18 +90,14 @@ def _caps(caps):
 
 
 def _tls(conn, out):
-    # The handshake without a verdict on the certificate (the second connection gives it).
-    try:
-        conn.starttls()
-    except MailError as e:
-        if e.code != CERT or not conn.tls:
-            raise
+    # What the handshake showed: the connection checks nothing (verify "off"; the second
+    # connection gives the verdict) and keeps the server's certificate as conn.leaf.
     sock = conn.sock
     # CPython: version() and cipher(); MicroPython 1.23+: cipher() only (mbedTLS's suite
     # name, e.g. TLS1-3-AES-256-GCM-SHA384, which names the version too).
     ver = sock.version() + ", " if hasattr(sock, "version") else ""
     out("tls", ver + (sock.cipher()[0] if hasattr(sock, "cipher") else "(this port does not tell the cipher)"))
-    der = conn.leaf or (sock.getpeercert(True) if hasattr(sock, "getpeercert") else None)
+    der = conn.leaf
     if not der:
         out("certificate", "(this port does not show it)")
     else:
@@ -111,53 +107,49 @@ def _tls(conn, out):
         out("certificate", "sha256 " + c["sha256"])
 
 
-def look(cfg, out):
-    smtp = cfg["smtp"]
-    host, port = smtp["host"], smtp["port"]
-    conn = None
+def look(c, out):
+    # c: the Client of the settings; its connection and session, without the checks.
+    conn = s = None
     stage = "connect"
     try:
-        conn = transport.connect(host, port, smtp["timeout_s"] * 1000,
-                                 Deadline(settings.deadline_s(cfg) * 1000),
-                                 transport.TlsConfig(host, "pin", pin=_ANY_PIN))
-        out("connect", "%s:%d" % (host, port))
-        s = Session(conn, tls=smtp["tls"])
-        if smtp["tls"] == "implicit":
+        conn = transport.connect(c.host, c.port, c.timeout_ms, Deadline(c.deadline_ms),
+                                 transport.TlsConfig("off"))
+        out("connect", "%s:%d" % (c.host, c.port))
+        if c.tls == "implicit":
             stage = "tls"
+            conn.starttls()
             _tls(conn, out)
+        s = Session(conn, c.ehlo_name, "opportunistic" if c.tls != "off" else "off")
         stage = "greeting"
-        out(stage, s._expect((220,), stage).line())
+        out(stage, s.greet().line())
         stage = "ehlo"
-        s._ehlo()
-        out(stage, _caps(s.caps))
-        if not conn.tls and smtp["tls"] != "off" and b"STARTTLS" in s.caps:
+        out(stage, _caps(s.ehlo()))
+        if not conn.tls and c.tls != "off" and b"STARTTLS" in s.caps:
             stage = "starttls"
-            s._cmd(b"STARTTLS\r\n")
-            r = s._reply()
+            r = s.starttls()
             out(stage, r.line())
             if r.code != 220:
                 raise classify.reply_error(stage, r)
-            stage = "tls"
             _tls(conn, out)
-            stage = "ehlo"
-            s._ehlo()
             out("ehlo", "after TLS: " + _caps(s.caps))
         offered = s.caps.get(b"AUTH", b"").decode()
-        mech = codec.choose_mechanism(s.caps.get(b"AUTH", b""), smtp["mechanisms"])
+        mech = codec.choose_mechanism(s.caps.get(b"AUTH", b""), c.mechanisms)
         out("auth", "offered: %s; allowed: %s; would use: %s" % (
-            offered or "(none)", " ".join(smtp["mechanisms"]), mech.decode() if mech else "none"))
+            offered or "(none)", " ".join(c.mechanisms), mech.decode() if mech else "none"))
         s.quit()
     except Exception as e:  # the probe reports; it never stops with a traceback
+        if s and s.stage == "handshake":
+            stage = "tls"
         out(stage, "FAILED " + classify.exception(e, stage).line())
         if conn:
             conn.close()
 
 
-def verdict(cfg):
+def verdict(c):
     """The real session as the settings say, up to AUTH: None, or the MailError of a send."""
     s = None
     try:
-        s = client._session(cfg, None)
+        s = c.session()
         s.open()
         s.quit()
         return None
@@ -177,7 +169,12 @@ def run(cfg, out=print):
     def line(step, text):
         out("%-11s %s" % (step, text))
 
-    look(cfg, line)
-    err = verdict(cfg)
+    try:
+        c = Client(cfg)
+    except MailError as e:
+        line("settings", "FAILED " + e.line())
+        return e
+    look(c, line)
+    err = verdict(c)
     line("verdict", "ok: certificate, TLS and login as the settings say" if err is None else err.line())
     return err

@@ -1,17 +1,26 @@
 # One SMTP session on a connection it is given (RFC 5321), with STARTTLS (RFC 3207),
 # AUTH (RFC 4954), PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME and SMTPUTF8 (RFC 6531).
 # The connection object provides read(n), write(data), starttls(), close() and .tls.
-from mailer import classify, codec
+# Public steps, as CPython's smtplib has them: greet, ehlo, starttls, login, send, quit; open()
+# is the first four. Replies the session did not want become device codes in mailer.classify,
+# imported only then.
+from mailer import codec
 from mailer.errors import AUTH, COMM, TLS_REQUIRED, TOO_LARGE, MailError
 
-_READ = 512
+_READ = 256
+
+
+def _refused(stage, reply):
+    from mailer import classify
+
+    return classify.reply_error(stage, reply)
 
 
 class Session:
     # tls: "required" | "opportunistic" | "off" | "implicit" (conn is already TLS).
     # user/password: bytes, or None for no AUTH. mechanisms: names the settings allow.
-    def __init__(self, conn, tls="required", user=None, password=None, mechanisms=("CRAM-MD5", "PLAIN", "LOGIN"),
-                 allow_plain_password=False, ehlo_name=b"mailer.local", log=None):
+    def __init__(self, conn, ehlo_name, tls="required", user=None, password=None,
+                 mechanisms=("CRAM-MD5", "PLAIN", "LOGIN"), allow_plain_password=False, log=None):
         self.conn = conn
         self.tls_mode = tls
         self.user = user
@@ -39,7 +48,7 @@ class Session:
             # RFC 5321 3.8: the server is closing the channel, whatever was asked. Stop here
             # with its reply (a pipelined group would otherwise end in a bare EOF, and an
             # opportunistic STARTTLS would go on in clear).
-            raise classify.reply_error(self.stage, r)
+            raise _refused(self.stage, r)
         return r
 
     def _cmd(self, data, shown=None):
@@ -50,42 +59,52 @@ class Session:
     def _expect(self, ok, stage):
         r = self._reply()
         if r.code not in ok:
-            raise classify.reply_error(stage, r)
+            raise _refused(stage, r)
         return r
 
-    def _ehlo(self):
-        # RFC 5321 4.1.1.1; HELO only when EHLO is not understood (a 5xx to EHLO).
+    def greet(self):
+        """The server's 220 greeting (RFC 5321 4.3.1)."""
+        return self._expect((220,), "greeting")
+
+    def ehlo(self):
+        """EHLO (RFC 5321 4.1.1.1), HELO only when EHLO is not understood (a 5xx to it);
+        returns the capabilities ({} after HELO)."""
         self.stage = "ehlo"
         self._cmd(codec.command(b"EHLO", self.ehlo_name))
         r = self._reply()
         if r.code == 250:
             self.caps = codec.parse_ehlo(r)
-            return
+            return self.caps
         if r.code < 500:
-            raise classify.reply_error("ehlo", r)
+            raise _refused("ehlo", r)
         self._cmd(codec.command(b"HELO", self.ehlo_name))
         self._expect((250,), "ehlo")
         self.caps = {}
+        return self.caps
 
     def open(self):
-        self._expect((220,), "greeting")
-        self._ehlo()
-        if self.tls_mode in ("required", "opportunistic") and not self.conn.tls:
-            self._starttls()
-        self._auth()
+        """greet, ehlo, starttls and login, as the TLS mode and credentials say."""
+        self.greet()
+        self.ehlo()
+        self.starttls()
+        self.login()
 
-    def _starttls(self):
+    def starttls(self):
+        """STARTTLS (RFC 3207) when the TLS mode asks for it and the connection is not TLS
+        yet, then EHLO again; returns the reply to STARTTLS, or None when none was sent."""
+        if self.tls_mode not in ("required", "opportunistic") or self.conn.tls:
+            return None
         self.stage = "starttls"
         if b"STARTTLS" not in self.caps:
             if self.tls_mode == "required":
                 raise MailError(TLS_REQUIRED, "server does not offer STARTTLS", retry=False)
-            return
+            return None
         self._cmd(b"STARTTLS\r\n")
         r = self._reply()
         if r.code != 220:
             if self.tls_mode == "required":
-                raise classify.reply_error("starttls", r)
-            return  # opportunistic: go on in clear, as the seed's "allow SSL" does
+                raise _refused("starttls", r)
+            return r  # opportunistic: go on in clear, as the seed's "allow SSL" does
         if self.reader.pending():
             # Bytes sent in clear before the handshake would be read as if they came over
             # TLS (STARTTLS response injection, CVE-2021-22947 class): stop (RFC 3207 5).
@@ -94,9 +113,12 @@ class Session:
         self.conn.starttls()
         # RFC 3207 4.2: forget everything learned before TLS and ask again.
         self.caps = {}
-        self._ehlo()
+        self.ehlo()
+        return r
 
-    def _auth(self):
+    def login(self):
+        """AUTH (RFC 4954) with the strongest mechanism both sides allow; nothing without
+        credentials. The password goes in clear only when allow_plain_password says so."""
         if self.user is None:
             return
         self.stage = "auth"
@@ -113,15 +135,17 @@ class Session:
             self._challenge()
             self._cmd(codec.b64(self.password) + b"\r\n", "***")
         else:
+            from mailer.cram import cram_md5  # only for servers that take it
+
             self._cmd(b"AUTH CRAM-MD5\r\n")
             r = self._challenge()
-            self._cmd(codec.cram_md5(self.user, self.password, r.lines[0]) + b"\r\n", "***")
+            self._cmd(cram_md5(self.user, self.password, r.lines[0]) + b"\r\n", "***")
         self._expect((235,), "auth")
 
     def _challenge(self):
         r = self._reply()
         if r.code != 334:
-            raise classify.reply_error("auth", r)
+            raise _refused("auth", r)
         codec.unb64(r.lines[0])  # a challenge that is not base64 is a broken server
         return r
 
@@ -163,7 +187,7 @@ class Session:
             cmds, replies = cmds[1:], replies[1:]
         self.sent += 1
         if replies[0].code != 250:
-            raise classify.reply_error("mail", replies[0])
+            raise _refused("mail", replies[0])
         refused = []
         for rcpt, r in zip(recipients, replies[1:-1]):
             if r.code not in (250, 251):
@@ -173,9 +197,9 @@ class Session:
             if data is not None and data.code == 354:
                 self._cmd(b".\r\n")  # RFC 2920 3.1: end the data nobody will receive
                 self._reply()
-            raise classify.reply_error("rcpt", replies[1])
+            raise _refused("rcpt", replies[1])
         if data is None or data.code != 354:
-            raise classify.reply_error("data", data or replies[-1])
+            raise _refused("data", data or replies[-1])
         self.stage = "body"
         enc = codec.DataEncoder()
         held = b""
@@ -191,7 +215,8 @@ class Session:
         return r.line(), refused
 
     def quit(self):
-        # QUIT without waiting for 221: the message is already safe with the server.
+        """QUIT (RFC 5321 4.1.1.10) and close, without waiting for the 221: whatever the server
+        says to it, nothing is lost."""
         try:
             self.conn.write(b"QUIT\r\n")
         except MailError:

@@ -1,65 +1,56 @@
-# Network edge: TCP and TLS on MicroPython (ssl, or ussl on older firmware) and CPython.
-# Every wait is bounded by the per-read time-out and by the send's overall deadline.
+# Network edge: TCP and TLS on MicroPython 1.23 or later (its `tls` module, used directly as
+# micropython-lib's requests does) and on CPython (`ssl`, for the host tests). Every wait is
+# bounded by the per-read time-out and by the send's overall deadline.
 import binascii
 import errno
 import hashlib
 import socket
-import time
 
 import select
 
-from mailer import classify
-from mailer.compat import MIN_YEAR, const
-from mailer.errors import CERT, CLOCK, COMM, RESOLVE, SETTINGS, MailError
+from mailer.compat import clock_ok, const
+from mailer.errors import CERT, CLOCK, COMM, RESOLVE, MailError
 
 try:
-    import ssl
-except ImportError:  # MicroPython before 1.23
-    import ussl as ssl  # type: ignore
+    import tls
+
+    _CPYTHON = False
+except ImportError:  # CPython: ssl has the same constants and SSLContext
+    import ssl as tls  # type: ignore[no-redef]
+
+    _CPYTHON = True
 
 _IPPROTO_TCP = const(6)
 _TCP_NODELAY = const(1)
 
 
-def load_ca(path):
-    # MicroPython's mbedTLS takes DER only; accept PEM too by decoding the base64 body.
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        raise MailError(SETTINGS, "smtp.ca_file: cannot read " + path) from None
-    if data[:10] == b"-----BEGIN":
-        body = b"".join(ln for ln in data.split(b"\n") if ln and ln[:5] != b"-----")
-        data = binascii.a2b_base64(body)
-    return data
-
-
 class TlsConfig:
-    # verify: "ca" (cadata is the CA's DER), "pin" (pin is a SHA-256 hex of the server's
-    # certificate) or "off"; hostname: what the certificate must name (RFC 6125).
-    def __init__(self, hostname, verify="ca", cadata=None, pin=None):
-        self.hostname = hostname
+    # How a server's certificate is checked: verify "ca" (cadata: the CA's DER), "pin" (pin:
+    # SHA-256 hex of the server's own certificate) or "off". The name checked (RFC 6125) is
+    # the host connected to.
+    def __init__(self, verify="ca", cadata=None, pin=None):
         self.verify = verify
         self.cadata = cadata
         self.pin = pin.replace(":", "").lower() if pin else None
 
 
-def tls_config(smtp, host, tls):
-    # The certificate check the settings' smtp group asks for, for `host` reached with `tls`.
-    verify = smtp["verify"] if tls != "off" else "off"
-    cadata = load_ca(smtp["ca_file"]) if verify == "ca" else None
-    return TlsConfig(host, verify, cadata, smtp.get("pin_sha256"))
+def _error(exc, what):
+    from mailer import classify  # only on a failure: not on the heap of a good send
+
+    return classify.tls_error(exc) if what == "tls" else classify.network_error(exc, what)
 
 
 class Conn:
-    def __init__(self, sock, timeout_ms, deadline, tls_cfg):
-        self.raw = sock
+    def __init__(self, sock, host, timeout_ms, deadline, tls_cfg):
+        self.raw = sock  # what time-outs are set on
         self.sock = sock
+        self.host = host
         self.timeout_ms = timeout_ms
         self.deadline = deadline
         self.tls_cfg = tls_cfg
         self.tls = False
-        self.leaf = None  # server certificate (DER) seen during the handshake, for pinning
+        self.leaf = None  # the server's certificate (DER), once the handshake has shown it
+        self.recv = sock.recv
 
     def _arm(self):
         t = min(self.timeout_ms, self.deadline.left_ms())
@@ -71,66 +62,67 @@ class Conn:
         # Returns at most n bytes; b"" means the server closed the connection.
         self._arm()
         try:
-            if self.tls and not hasattr(self.sock, "recv"):
-                return self.sock.read(n) or b""
-            return self.sock.recv(n)
+            if self.recv:
+                return self.recv(n)
+            return self.sock.read(n) or b""
         except OSError as e:
-            raise classify.network_error(e, "read") from None
+            raise _error(e, "read") from None
 
     def write(self, data):
         self._arm()
         try:
-            if hasattr(self.sock, "sendall"):
+            if self.recv:
                 self.sock.sendall(data)
-            else:
-                mv = memoryview(data)
-                while mv:
-                    n = self.sock.write(mv)
-                    mv = mv[n:]
+                return
+            mv = memoryview(data)
+            while mv:
+                n = self.sock.write(mv)
+                mv = mv[n:]
         except OSError as e:
-            raise classify.network_error(e, "write") from None
+            raise _error(e, "write") from None
 
     def _keep_leaf(self, cert, depth):
+        # Mbed TLS walks the chain from the top: depth 0, last, is the server's own.
         if depth == 0:
             self.leaf = bytes(cert)
         return 0  # the pin, not the chain, decides
 
     def starttls(self):
         cfg = self.tls_cfg
-        if cfg.verify == "ca" and time.gmtime()[0] < MIN_YEAR:
+        if cfg.verify == "ca" and not clock_ok():
             raise MailError(CLOCK, "clock not set: certificate dates cannot be checked")
         self._arm()
+        ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
         try:
-            if hasattr(ssl, "SSLContext"):
-                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-                if cfg.verify == "ca":
-                    ctx.verify_mode = ssl.CERT_REQUIRED
+            if cfg.verify == "ca":
+                ctx.verify_mode = tls.CERT_REQUIRED
+                if _CPYTHON:
                     ctx.load_verify_locations(cadata=cfg.cadata)
-                elif cfg.pin and hasattr(getattr(ctx, "_context", None), "verify_callback"):
-                    # MicroPython's TLS socket has no getpeercert(): take the server's own
-                    # certificate (depth 0) as mbedTLS walks the chain.
-                    ctx._context.verify_callback = self._keep_leaf
-                    ctx.verify_mode = ssl.CERT_OPTIONAL
-                else:
-                    if hasattr(ctx, "check_hostname"):
-                        ctx.check_hostname = False  # CPython wants this before CERT_NONE
-                    ctx.verify_mode = ssl.CERT_NONE
-                self.sock = ctx.wrap_socket(self.raw, server_hostname=cfg.hostname)
+                else:  # tls takes the DER as its one argument
+                    ctx.load_verify_locations(cfg.cadata)
+            elif _CPYTHON:
+                ctx.check_hostname = False  # CPython wants this before CERT_NONE
+                ctx.verify_mode = tls.CERT_NONE
             else:
-                req = ssl.CERT_REQUIRED if cfg.verify == "ca" else ssl.CERT_NONE
-                self.sock = ssl.wrap_socket(
-                    self.raw, server_hostname=cfg.hostname, cert_reqs=req, cadata=cfg.cadata
-                )
+                # The TLS socket has no getpeercert(): keep the certificate as it goes by. Mbed
+                # TLS calls the callback only while it verifies, so verify, optionally: the
+                # callback's 0 clears every flag, and the pin (or nothing) decides.
+                ctx.verify_mode = tls.CERT_OPTIONAL
+                ctx.verify_callback = self._keep_leaf
+            self.sock = ctx.wrap_socket(self.raw, server_hostname=self.host)
         except (OSError, ValueError) as e:
-            raise classify.tls_error(e) from None
-        if hasattr(self.sock, "settimeout"):
+            raise _error(e, "tls") from None
+        # recv() returns what has arrived, where read(n) may wait for all n. MicroPython's TLS
+        # socket has recv() and sendall() only when built with DTLS (as the Unix port is);
+        # without them its read() and write() are the stream ones.
+        self.recv = getattr(self.sock, "recv", None)
+        if _CPYTHON:
             # CPython's wrap_socket detaches the plain socket: time-outs go on the TLS one.
-            # MicroPython's TLS socket has no settimeout; its plain socket keeps working.
             self.raw = self.sock
+            self.leaf = self.sock.getpeercert(True)
         self.tls = True
         if cfg.pin:
-            der = self.leaf or self.sock.getpeercert(True)
-            got = binascii.hexlify(hashlib.sha256(der).digest()).decode()
+            got = binascii.hexlify(hashlib.sha256(self.leaf or b"").digest()).decode()
             if got != cfg.pin:
                 raise MailError(CERT, "certificate fingerprint differs from the pinned one")
 
@@ -173,8 +165,8 @@ def connect(host, port, timeout_ms, deadline, tls_cfg, implicit_tls=False):
         raise
     except OSError as e:
         sock.close()
-        raise classify.network_error(e, "connect") from None
-    conn = Conn(sock, timeout_ms, deadline, tls_cfg)
+        raise _error(e, "connect") from None
+    conn = Conn(sock, host, timeout_ms, deadline, tls_cfg)
     if implicit_tls:
         try:
             conn.starttls()

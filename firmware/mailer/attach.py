@@ -1,0 +1,109 @@
+# Attachments (RFC 2045 6.8, RFC 2183, RFC 2231): a file on flash or bytes in RAM, base64-encoded
+# from one reused buffer a few lines at a time, so RAM use does not grow with the file. Only a
+# message with attachments loads this module.
+import os
+from binascii import b2a_base64
+
+from mailer.compat import const
+from mailer.errors import SETTINGS, MailError
+from mailer.mime import check, fold, token
+
+# RFC 2045 6.8: base64 lines of 76 characters carry 57 octets.
+B64_IN = const(57)
+# Attachments are read 57 * 8 octets at a time: 8 base64 lines (624 octets) per chunk.
+_READ = const(456)
+
+TYPES = {
+    "txt": "text/plain", "log": "text/plain", "csv": "text/csv", "html": "text/html",
+    "json": "application/json", "pdf": "application/pdf", "zip": "application/zip",
+    "gz": "application/gzip", "bin": "application/octet-stream", "jpg": "image/jpeg",
+    "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif", "bmp": "image/bmp",
+}
+
+
+def guess_type(name):
+    dot = name.rfind(".")
+    return TYPES.get(name[dot + 1:].lower() if dot >= 0 else "", TYPES["bin"])
+
+
+def b64_size(n):
+    # Length of n octets as base64 in 76-character lines, each ending CRLF (RFC 2045 6.8).
+    full, rest = divmod(n, B64_IN)
+    return full * 78 + (4 * ((rest + 2) // 3) + 2 if rest else 0)
+
+
+def b64_chunks(pieces):
+    # pieces: memoryviews whose lengths are multiples of 57 except the last one. Each is
+    # encoded as whole base64 lines, so output never holds more than one piece's worth.
+    for mv in pieces:
+        lines = [b2a_base64(mv[i:i + B64_IN], newline=False) for i in range(0, len(mv), B64_IN)]
+        lines.append(b"")
+        yield b"\r\n".join(lines)
+
+
+class Attachment:
+    # A file on flash (path) or bytes in RAM (data); name defaults to the file's name and
+    # gives the MIME type unless mime_type says otherwise. A file is read only when sent.
+    READ = _READ  # the size of the one read buffer a message gives encoded()
+    def __init__(self, path=None, data=None, name=None, mime_type=None):
+        if (path is None) == (data is None):
+            raise MailError(SETTINGS, "attachment: give path or data")
+        if data is not None and not isinstance(data, (str, bytes, bytearray)):
+            raise MailError(SETTINGS, "attachment: data is not bytes")
+        self.path = path
+        self.data = data.encode() if isinstance(data, str) else data
+        if path is not None:
+            name = name or check("attachment path", path)[path.rfind("/") + 1:]
+            self.size()  # fail now, with #861, if the file is missing
+        self.name = check("attachment name", name or "")
+        if not name or len(name.encode()) > 200:
+            raise MailError(SETTINGS, "attachment name missing or too long")
+        self.mime_type = token("mime_type", mime_type or guess_type(name), "/+-.")
+
+    def size(self):
+        if self.data is not None:
+            return len(self.data)
+        try:
+            return os.stat(self.path)[6]
+        except OSError:
+            raise MailError(SETTINGS, "attachment not found: " + self.path) from None
+
+    def encoded_size(self):
+        return b64_size(self.size())
+
+    def encoded(self, buf):
+        # The base64 body in chunks, read through buf (a bytearray of READ octets).
+        return b64_chunks(self.pieces(buf))
+
+    def header(self):
+        b = self.name.encode()
+        if len(b) == len(self.name) and all(" " <= c <= "~" for c in self.name):
+            param = b'filename="' + b.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+        else:  # RFC 2231 4: a non-ASCII file name, percent-encoded UTF-8
+            param = b"filename*=utf-8''" + b"".join(
+                bytes((c,)) if c < 128 and (chr(c).isalpha() or chr(c).isdigit() or c in b"-._~")
+                else b"%%%02X" % c for c in b)
+        return (b"Content-Type: " + self.mime_type.encode()
+                + b"\r\nContent-Transfer-Encoding: base64\r\n"
+                + fold(b"Content-Disposition", [b"attachment;", param]))
+
+    def pieces(self, buf):
+        # Memoryviews of at most len(buf) octets, each a multiple of 57 but the last, read
+        # into buf (one buffer for all attachments) or sliced from data without copying.
+        if self.data is not None:
+            mv = memoryview(self.data)
+            for i in range(0, len(mv), len(buf)):
+                yield mv[i:i + len(buf)]
+            return
+        mv = memoryview(buf)
+        with open(self.path, "rb") as f:
+            while True:
+                n = 0
+                while n < len(buf):  # a short read must not put base64 padding mid-file
+                    got = f.readinto(mv[n:])
+                    if not got:
+                        break
+                    n += got
+                if not n:
+                    return
+                yield mv[:n]
