@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 MICROPYTHON ?= $(abspath $(VENV)/bin/micropython)
 export MICROPYTHON
 
-.PHONY: venv test lint typecheck demo send deploy simboard probe bench clean
+.PHONY: venv test lint typecheck demo send deploy simboard probe bench dist clean
 
 venv: $(STAMP)
 
@@ -43,7 +43,7 @@ demo: venv
 MAIL_CC := $(if $(filter default,$(origin CC)),,$(CC))
 send: venv
 	@test -n "$(SETTINGS)" || { echo "usage: make send SETTINGS=path.json TO=addr [SUBJECT=..] [BODY=..] [ATTACH=..]"; exit 2; }
-	@MICROPYPATH=$(CURDIR)/firmware:.frozen $(MICROPYTHON) tools/mp_send.py "settings=$(SETTINGS)" \
+	@MICROPYPATH=$(CURDIR)/firmware:$(CURDIR)/tools/simboard_path:.frozen $(MICROPYTHON) tools/mp_send.py "settings=$(SETTINGS)" \
 		"boards=$(CURDIR)/boards" $(if $(TO),"to=$(TO)") $(if $(SUBJECT),"subject=$(SUBJECT)") \
 		$(if $(BODY),"body=$(BODY)") $(if $(ATTACH),"attach=$(ATTACH)") $(if $(MAIL_CC),"cc=$(MAIL_CC)") \
 		$(if $(BCC),"bcc=$(BCC)") $(if $(VERBOSE),"verbose=1")
@@ -62,10 +62,17 @@ probe: venv
 	@test -n "$(SETTINGS)" || { echo "usage: make probe SETTINGS=path.json"; exit 2; }
 	$(VPY) tools/probe.py "$(SETTINGS)"
 
-# Benchmarks: the firmware on the Unix port vs CPython smtplib on the same work; one table
-# and bench/results.json (about a minute).
+# Benchmarks: the firmware on the Unix port vs CPython smtplib (wall time, round trips), and the
+# smallest GC heap on the 64-bit and on the 32-bit port (../shared/mp32: 4-byte pointers, as on
+# an ESP32), from .mpy and frozen (the first run builds build/mp32-frozen, ~3 min). Results in
+# build/bench-results.json (OUT=path to write elsewhere, e.g. the reference bench/results.json).
 bench: venv
-	$(VPY) bench/run.py
+	$(VPY) bench/run.py $(if $(OUT),--out $(OUT))
+
+# The mip route that compiles nothing on the board: dist/mailer-<version>-mpy<N>/ with the .mpy
+# files, main.py and a package.json naming them (mpremote mip install <that folder>/package.json).
+dist: venv
+	$(VPY) tools/dist.py
 
 clean:
-	rm -rf $(VENV) build
+	rm -rf $(VENV) build dist

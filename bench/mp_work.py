@@ -3,7 +3,9 @@
 #   W1 PORT            one short text message
 #   W2 PORT PATH       one message with PATH as attachment
 #   W3 PORT            20 short messages in one session
-#   W0 PORT            nothing: the heap the loaded code and settings take by themselves
+#   W0 PORT            nothing: the heap a board idles with between sends: mailer.client
+#                      imported and the settings loaded (done at start); the message, session
+#                      and transport modules load when a message is made and sent
 # with "mem" appended: sample the live GC heap (gc.collect(), then gc.mem_alloc()) at every
 # command, reply and message chunk. Answer: "ok MS PEAK BASE" (PEAK, BASE: bytes, 0 unless
 # sampled) or "err LINE". The time covers making the messages and the whole session.
@@ -12,7 +14,6 @@ import sys
 import time
 
 from mailer import client, settings
-from mailer.message import Attachment, Message
 
 BODY = "Hello from the bench.\nA short text message, one recipient.\n"
 
@@ -34,12 +35,19 @@ class Heap:
 
 
 def messages(cfg, item, path, heap):
+    from mailer.message import Message
+
     mail = cfg["mail"]
     n = 20 if item == "W3" else 1
+    atts = ()
+    if path:  # only W2 loads the attachment code, as a board's program that sends none
+        from mailer.attach import Attachment
+
+        atts = [Attachment(path=path)]
     out = []
     for i in range(n):
         m = Message(mail["from"], mail["to"], subject="bench %s %d" % (item, i), body=BODY,
-                    attachments=[Attachment(path=path)] if path else ())
+                    attachments=atts)
         if heap.on:
             inner = m.chunks
             m.chunks = lambda eightbit=False, smtputf8=False, inner=inner: heap.chunks(inner(eightbit, smtputf8))

