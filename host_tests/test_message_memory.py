@@ -3,9 +3,13 @@
 # are the same as CPython's. The firmware runs from .mpy files, as on a board.
 import os
 import random
+import sys
 
 import mpy
 import pytest
+
+sys.path.insert(0, os.path.join(mpy.ROOT, "bench"))
+import memory  # noqa: E402
 from mp_message_hash import build, digest
 
 pytestmark = pytest.mark.unixport
@@ -13,7 +17,6 @@ pytestmark = pytest.mark.unixport
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODULES = ["__init__", "compat", "errors", "mime", "message", "attach",
            "outbox", "client", "flashfile"]  # outbox: to_dict/from_dict (more=True)
-STEP = 256  # bisection resolution, bytes of heap
 
 
 @pytest.fixture(scope="module")
@@ -39,20 +42,18 @@ def run(lib, path, heap=None, more=False):
 
 
 def smallest_heap(lib, path, want):
-    # Coarse bisection: the smallest heap (to STEP bytes) at which the whole message streams.
-    lo, hi = 8 * 1024, 256 * 1024
-    assert run(lib, path, hi).stdout.strip() == want
-    assert run(lib, path, lo).returncode != 0
-    while hi - lo > STEP:
-        mid = (lo + hi) // 2 // STEP * STEP
-        r = run(lib, path, mid)
+    # The smallest heap from which every size up to 4 KiB more streams the whole message, the
+    # right bytes each time (bench/memory.py: near the edge the need is not monotonic).
+    def works(heap):
+        r = run(lib, path, heap)
         if r.returncode == 0:
             assert r.stdout.strip() == want  # the bytes, not only the exit status
-            hi = mid
-        else:
-            assert "MemoryError" in r.stdout + r.stderr, r.stdout + r.stderr
-            lo = mid
-    return hi
+            return True
+        assert "MemoryError" in r.stdout + r.stderr, r.stdout + r.stderr
+        return False
+
+    assert works(256 * 1024) and not works(8 * 1024)
+    return memory.smallest_heap(works, lo=8 * 1024, hi=256 * 1024)
 
 
 def test_heap_does_not_grow_with_attachment_size(lib, files):
