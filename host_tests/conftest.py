@@ -5,6 +5,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "firmware"))
 sys.path.insert(0, HERE)
 
+import mpy  # noqa: E402
 import pytest  # noqa: E402
 
 from tools.certs import make_certs  # noqa: E402
@@ -46,11 +47,26 @@ def smtpd(smtpd_factory):
     return smtpd_factory()
 
 
-def pytest_collection_modifyitems(items):
-    # Tests in modules that run the firmware on the Unix port (they use host_tests/mpy.py) are
-    # marked `unixport`; `make test` runs those a second time with MPY_OPT=1 (micropython -O1,
-    # which strips assert statements) so that nothing depends on assert.
-    for item in items:
-        mod = getattr(item, "module", None)
-        if mod is not None and "mpy" in vars(mod):
-            item.add_marker(pytest.mark.unixport)
+# The tests that ran the firmware on the Unix port through mpy.run(), which honours MPY_OPT: with
+# UNIXPORT_TESTS=path their node ids are written there at the end, and `make test` runs just those
+# a second time with MPY_OPT=1 (micropython -O1, which strips assert statements), so that nothing
+# depends on assert. Noted as they run, so a CPython-only test in the same file is not repeated.
+_RAN_ON_PORT = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    before = mpy.RUNS
+    try:
+        return (yield)
+    finally:
+        if mpy.RUNS != before:
+            _RAN_ON_PORT.append(item.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    path = os.environ.get("UNIXPORT_TESTS")
+    if path:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(path, "w") as f:
+            f.write("".join(n + "\n" for n in _RAN_ON_PORT))

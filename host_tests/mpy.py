@@ -13,11 +13,16 @@ from tools.mpbuild import (  # noqa: F401
 from tools.simboard import SIM_PATH
 
 
+RUNS = 0  # calls of run(): conftest.py notes which tests ran the firmware on the Unix port
+
+
 def run(args, heapsize=None, opt=None, extra_path=(), timeout=60, cwd=None, input=None,
         binary=None):
     """Run `micropython [opts] args...` (the 64-bit port unless `binary`) with firmware/ and
     the simulated board's modules (machine, ssd1306, network, ...) on its path, as `make send`
     has them; returns CompletedProcess."""
+    global RUNS
+    RUNS += 1
     cmd = [binary or micropython_path()]
     if heapsize:
         cmd += ["-X", "heapsize=%s" % heapsize]
