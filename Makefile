@@ -9,13 +9,26 @@ STAMP := $(VENV)/.installed
 MICROPYTHON ?= $(abspath $(VENV)/bin/micropython)
 export MICROPYTHON
 
-.PHONY: venv test lint typecheck demo send deploy simboard probe bench dist clean
+.PHONY: help venv test lint typecheck demo devserver send deploy simboard probe bench dist clean
+
+help:
+	@echo "make demo        the firmware on the Unix port sends a message to a local dev server"
+	@echo "make test        every test (what CI runs)"
+	@echo "make devserver   a local mail server on 127.0.0.1:2525, with a ready settings file"
+	@echo "make send SETTINGS=file TO=addr [SUBJECT=..] [BODY=..] [ATTACH=a,b] [CC=..] [BCC=..] [VERBOSE=1]"
+	@echo "make probe SETTINGS=file    what the server offers, its certificate, the verdict"
+	@echo "make deploy PORT=/dev/ttyUSB0 BOARD=name [SETTINGS=file]    put the firmware on a board"
+	@echo "make simboard    the Unix port as a board on a pseudo-terminal"
+	@echo "make dist        .mpy files and a package.json for mpremote mip"
+	@echo "make bench       speed, round trips and heap figures"
+	@echo "make clean       remove .venv, build and dist"
 
 venv: $(STAMP)
 
 $(STAMP): requirements-dev.txt
+	@echo "setting up .venv (pinned tools from requirements-dev.txt; about a minute the first time)"
 	$(PYTHON) -m venv $(VENV)
-	$(VPY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(VPY) -m pip install --progress-bar off --disable-pip-version-check -r requirements-dev.txt
 	# The ESP32 stubs live in their own folder so they never shadow CPython's stdlib.
 	$(VPY) -m pip install -q --disable-pip-version-check --no-deps --target $(STUBS) \
 		micropython-esp32-stubs==1.29.0.post1 micropython-stdlib-stubs==1.29.0.post2
@@ -37,6 +50,11 @@ typecheck: venv
 # local dev mail server started (and stopped) for the occasion.
 demo: venv
 	$(VPY) tools/demo.py
+
+# A local mail server to bench-test against (STARTTLS + AUTH), its certificates kept in
+# build/devserver/certs, with build/devserver/settings.json ready for make send.
+devserver: venv
+	$(VPY) -m tools.devserver
 
 # Bench test against any server: make send SETTINGS=path.json TO=addr [SUBJECT=..] [BODY=..]
 # [ATTACH=a,b] [CC=..] [BCC=..] [VERBOSE=1]. Exit 0 sent, 75 worth retrying, 1 permanent.

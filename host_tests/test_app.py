@@ -217,3 +217,14 @@ def test_crashed_shows_internal(net, smtpd, tmp_path):
     a.boot()
     a.crashed(KeyError("k"))
     assert lines[-1] == "#869 Internal error: KeyError('k')" and INTERNAL == 869
+
+
+def test_boot_with_an_empty_outbox_shows_no_busy(net, smtpd, tmp_path):
+    # The loop's first turn delivers what is queued; with nothing queued the console shows no
+    # lone "sending..." (the Console sink's busy line), and no session is opened.
+    a, lines = make_app(tmp_path, smtpd.port, smtpd.certs)
+    turns(a, 2)
+    assert not any("sending" in ln for ln in lines), lines
+    assert smtpd.messages == []
+    a.send("Queued", "now there is one")
+    assert any("sending" in ln for ln in lines)

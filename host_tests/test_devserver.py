@@ -2,6 +2,7 @@
 # CPython's smtplib and ssl as the client, and once with the MicroPython Unix port's ssl (mbedTLS).
 import hashlib
 import json
+import os
 import smtplib
 import socket
 import ssl
@@ -11,6 +12,8 @@ import sys
 import mpy
 import pytest
 from conftest import SMTP_PASSWORD, SMTP_USER
+
+from faultserver import free_port
 
 from tools import devserver
 
@@ -228,7 +231,7 @@ def test_cli_serves_saves_and_shows(tmp_path, certs):
     certdir, maildir = tmp_path / "certs", tmp_path / "mail"
     cmd = [sys.executable, "-m", "tools.devserver", "--port", "0", "--implicit-port", "0",
            "--user", "%s:%s" % (SMTP_USER, SMTP_PASSWORD), "--certdir", str(certdir),
-           "--maildir", str(maildir)]
+           "--maildir", str(maildir), "--dir", str(tmp_path)]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          cwd=mpy.ROOT)
     try:
@@ -258,3 +261,58 @@ def test_cli_serves_saves_and_shows(tmp_path, certs):
     show = subprocess.run([sys.executable, "-m", "tools.devserver", "--show", str(maildir)],
                           capture_output=True, text=True, cwd=mpy.ROOT, check=True).stdout
     assert show.count("subject: hello") == 2 and "to:      b@example.com" in show
+
+
+def _start(args, cwd):
+    p = subprocess.Popen([sys.executable, "-m", "tools.devserver", *args], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, cwd=cwd)
+    ready = p.stdout.readline().split()
+    assert ready and ready[0] == "ready", p.stderr.read()
+    return p, dict(f.split("=", 1) for f in ready[1:])
+
+
+def test_cli_keeps_certificates_and_writes_settings_for_make_send(tmp_path):
+    # With no option but --dir and a free port: certificates made once and kept across a
+    # restart (the pin stays valid), a stamped settings file that `make send` uses as it is.
+    port = str(free_port())
+    p, fields = _start(["--dir", str(tmp_path), "--port", port], mpy.ROOT)
+    try:
+        first = open(fields["ca"], "rb").read()
+        pin_line = p.stdout.readline()
+        assert pin_line.startswith("certificates made in ")
+        r = subprocess.run(["make", "-s", "send", "SETTINGS=" + fields["settings"], "TO=you@example.com"],
+                           cwd=mpy.ROOT, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0 and r.stdout.splitlines()[-1].startswith("sent <"), r.stdout + r.stderr
+    finally:
+        p.terminate()
+        assert p.wait(10) == 0
+    with open(fields["settings"], "rb") as f:
+        assert f.read(11) == b'{"stamp": "'
+    saved = sorted(n for n in os.listdir(tmp_path / "mail") if n.endswith(".json"))
+    assert saved == ["0001.json"]
+    assert json.loads((tmp_path / "mail" / "0001.json").read_text())["rcpt_tos"] == ["you@example.com"]
+    p, fields = _start(["--dir", str(tmp_path), "--port", port], mpy.ROOT)
+    try:
+        assert p.stdout.readline().startswith("certificates kept in ")
+        assert open(fields["ca"], "rb").read() == first
+    finally:
+        p.terminate()
+        p.wait(10)
+
+
+def test_cli_port_in_use_is_one_line(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "tools.devserver", "--dir", str(tmp_path),
+                            "--port", str(port)], capture_output=True, text=True, cwd=mpy.ROOT, timeout=60)
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and "choose another with --port" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_cli_help_says_nothing_is_required():
+    r = subprocess.run([sys.executable, "-m", "tools.devserver", "--help"], capture_output=True,
+                       text=True, cwd=mpy.ROOT, check=True)
+    assert "No option is required" in " ".join(r.stdout.split())

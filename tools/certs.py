@@ -121,6 +121,37 @@ def make_certs(dirpath, hostname="localhost", ip="127.0.0.1"):
     return out
 
 
+def kept_or_made(dirpath, min_days=2):
+    """make_certs()'s dict for dirpath, made anew only when a file is missing or the CA or the
+    server certificate expires within min_days: a CA or a pin copied once stays valid across
+    restarts. Returns (certs, made) with made True when new ones were written."""
+    names = ["ca.pem", "ca.der", "client_ca.pem", "client.pem", "client.key"]
+    names += [stem + ext for stem in SERVER_VARIANTS for ext in (".pem", ".key")]
+    soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=min_days)
+    try:
+        for n in names:
+            with open(os.path.join(dirpath, n), "rb"):
+                pass
+        for n in ("ca.pem", "server.pem"):
+            with open(os.path.join(dirpath, n), "rb") as f:
+                if x509.load_pem_x509_certificate(f.read()).not_valid_after_utc < soon:
+                    raise ValueError(n + " expires soon")
+    except (OSError, ValueError):
+        return make_certs(dirpath), True
+    out = {"dir": dirpath, "ca_pem": os.path.join(dirpath, "ca.pem"),
+           "ca_der": os.path.join(dirpath, "ca.der"),
+           "client_ca_pem": os.path.join(dirpath, "client_ca.pem"),
+           "client_pem": os.path.join(dirpath, "client.pem"),
+           "client_key": os.path.join(dirpath, "client.key")}
+    for stem in SERVER_VARIANTS:
+        out[stem + "_pem"] = os.path.join(dirpath, stem + ".pem")
+        out[stem + "_key"] = os.path.join(dirpath, stem + ".key")
+        with open(out[stem + "_pem"], "rb") as f:
+            der = x509.load_pem_x509_certificate(f.read()).public_bytes(serialization.Encoding.DER)
+        out[stem + "_sha256"] = hashlib.sha256(der).hexdigest()
+    return out, False
+
+
 def server_context(certs, variant="server", client_ca=False):
     """A server-side ssl.SSLContext presenting one certificate variant; with client_ca, the
     handshake demands a client certificate signed by the client CA."""

@@ -4,9 +4,11 @@
 # recorded with its envelope, whether TLS was on, the authenticated user and mechanism.
 #
 # In-process: DevServer(certs, users={...}).start() ... .stop()  (ports chosen free).
-# CLI:  python -m tools.devserver --port P [--implicit-port P2] --user user:password ...
-#           --certdir DIR --maildir DIR      -> prints one "ready ..." line, serves until SIGTERM
-#       python -m tools.devserver --show DIR -> prints the summary of every message in DIR
+# CLI (`make devserver`): .venv/bin/python -m tools.devserver [--dir DIR] [--port P] ...
+#       -> keeps its certificates in DIR/certs (made once, reused while valid), saves each message
+#          in DIR/mail, writes DIR/settings.json for `make send`, prints one "ready ..." line and
+#          how to send, serves until Ctrl-C or SIGTERM
+#       .venv/bin/python -m tools.devserver --show DIR/mail -> the summary of every message there
 import argparse
 import email.parser
 import email.policy
@@ -26,7 +28,7 @@ from aiosmtpd.smtp import MISSING, AuthResult, auth_mechanism
 
 if __package__ in (None, ""):  # run as a script: make `tools` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from tools.certs import make_certs, server_context  # noqa: E402
+from tools.certs import kept_or_made, server_context  # noqa: E402
 
 MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
 DEFAULT_SIZE = 33554432  # aiosmtpd's default SIZE (32 MiB)
@@ -229,13 +231,38 @@ def _user(s):
     return user, password
 
 
+DEFAULT_DIR = os.path.join("build", "devserver")
+DEFAULT_PORT = 2525  # fixed, so that the settings file stays right across restarts
+DEFAULT_USER = ("dev@example.com", "dev-password")
+
+
+def write_settings(path, port, ca_der, user):
+    """A settings file for `make send` against this server (checked and stamped by the
+    firmware's own save())."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware"))
+    from mailer import settings
+
+    settings.save({
+        "smtp": {"host": "localhost", "port": port, "tls": "required", "auth": "log_on_using",
+                 "user": user[0], "password": user[1], "verify": "ca", "ca_file": os.path.abspath(ca_der)},
+        "mail": {"from": user[0], "to": ["ops@example.com"]},
+    }, path)
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m tools.devserver", description="dev mail server")
-    p.add_argument("--port", type=int, default=0, help="STARTTLS/plain port (0: a free one)")
+    p = argparse.ArgumentParser(
+        prog=".venv/bin/python -m tools.devserver", description="A local mail server to send to "
+        "(STARTTLS and AUTH required). No option is required: it keeps its certificates, messages "
+        "and a ready settings file under --dir.")
+    p.add_argument("--dir", default=DEFAULT_DIR, help="where certs/, mail/ and settings.json go "
+                   "(default %s)" % DEFAULT_DIR)
+    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help="STARTTLS port (default %d; 0: a free one)" % DEFAULT_PORT)
     p.add_argument("--implicit-port", type=int, help="also listen with implicit TLS here (0: free)")
-    p.add_argument("--user", type=_user, action="append", default=[], help="user:password")
-    p.add_argument("--certdir", help="certificates are made here at start-up")
-    p.add_argument("--maildir", help="each message is saved here as .eml + .json")
+    p.add_argument("--user", type=_user, action="append", default=[],
+                   help="user:password, repeatable (default %s:%s)" % DEFAULT_USER)
+    p.add_argument("--certdir", help="certificates (default DIR/certs)")
+    p.add_argument("--maildir", help="each message is saved here as .eml + .json (default DIR/mail)")
     p.add_argument("--no-starttls", action="store_true", help="do not offer STARTTLS")
     p.add_argument("--no-pipelining", action="store_true")
     p.add_argument("--size", type=int, default=DEFAULT_SIZE, help="SIZE limit (0: none)")
@@ -248,22 +275,37 @@ def main(argv=None):
         if not recs:
             print("no messages in %s" % a.show)
         return 0 if recs else 1
-    if not (a.certdir and a.maildir):
-        p.error("--certdir and --maildir are required")
-    certs = make_certs(a.certdir)
-    os.makedirs(a.maildir, exist_ok=True)
+    certdir = a.certdir or os.path.join(a.dir, "certs")
+    maildir = a.maildir or os.path.join(a.dir, "mail")
+    users = a.user or [DEFAULT_USER]
+    certs, made = kept_or_made(certdir)
+    os.makedirs(maildir, exist_ok=True)
     server = DevServer(
-        certs, users=dict(a.user), port=a.port, implicit_port=a.implicit_port or 0,
+        certs, users=dict(users), port=a.port, implicit_port=a.implicit_port or 0,
         implicit=a.implicit_port is not None, starttls=not a.no_starttls,
-        pipelining=not a.no_pipelining, size=a.size, on_message=lambda rec: save(a.maildir, rec),
+        pipelining=not a.no_pipelining, size=a.size, on_message=lambda rec: save(maildir, rec),
     )
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
-    with server:
-        print("ready port=%d implicit_port=%s ca=%s" % (server.port, server.implicit_port or "-",
-                                                        certs["ca_der"]), flush=True)
+    try:
+        server.start()
+    except OSError as e:
+        print("devserver: cannot listen on 127.0.0.1:%s (%s): choose another with --port"
+              % (a.port, e.strerror or e), file=sys.stderr)
+        return 1
+    try:
+        settings_path = os.path.join(a.dir, "settings.json")
+        write_settings(settings_path, server.port, certs["ca_der"], users[0])
+        print("ready port=%d implicit_port=%s ca=%s settings=%s" % (
+            server.port, server.implicit_port or "-", certs["ca_der"], settings_path), flush=True)
+        print("certificates %s in %s (pin: %s)" % ("made" if made else "kept", certdir,
+                                                   certs["server_sha256"]), flush=True)
+        print("send: make send SETTINGS=%s TO=you@example.com; messages: %s" % (settings_path, maildir),
+              flush=True)
         done.wait()
+    finally:
+        server.stop()
     return 0
 
 

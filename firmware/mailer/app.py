@@ -88,7 +88,8 @@ class App:
 
     def deliver(self, first=None):
         """One delivery round of what is due (online); [(name, client.Result)], shown."""
-        self.status.busy()
+        if first or self.outbox.due():  # an empty outbox at boot is nothing to show as busy
+            self.status.busy()
         done = self.outbox.deliver(self.client.deliver, first)
         bad = [r for _, r in done if not r.ok]
         if bad:
