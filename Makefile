@@ -65,7 +65,7 @@ send: venv
 	@MICROPYPATH=$(CURDIR)/firmware:$(CURDIR)/tools/simboard_path:.frozen $(MICROPYTHON) tools/mp_send.py "settings=$(SETTINGS)" \
 		"boards=$(CURDIR)/boards" $(if $(TO),"to=$(TO)") $(if $(SUBJECT),"subject=$(SUBJECT)") \
 		$(if $(BODY),"body=$(BODY)") $(if $(ATTACH),"attach=$(ATTACH)") $(if $(MAIL_CC),"cc=$(MAIL_CC)") \
-		$(if $(BCC),"bcc=$(BCC)") $(if $(VERBOSE),"verbose=1")
+		$(if $(BCC),"bcc=$(BCC)") $(if $(filter-out 0,$(VERBOSE)),"verbose=1")
 
 # Deploy to a board (or the simulated one: PORT=<pty from make simboard> BOARD=unix).
 deploy: venv
