@@ -10,7 +10,7 @@ import ssl
 import faultserver as fs
 import mpy
 import pytest
-from faultserver import BOARDS, SEND, TIMEOUT_S, Case, FaultServer, make_settings, mp_send
+from faultserver import SEND, TIMEOUT_S, Case, FaultServer, make_settings, mp_send
 
 pytestmark = pytest.mark.unixport
 SLACK = 1.0  # interpreter start-up and TLS set-up on a loaded 2-core machine
@@ -92,9 +92,20 @@ def test_client_certificate_required_is_841_on_mbedtls(certs, tmp_path):
     case = Case("client-cert", fs.to_starttls(fs.server_context(certs, client_ca=True)), 841, False,
                 secret_free=True)
     last, out, srv = run_case(case, certs, tmp_path)
+    # The stack's error as plain text: its name and number, not a Python tuple.
     assert last == ("#841 No encryption method in common with the server "
-                    "((-30592, 'MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE'))")
+                    "(MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE (-30592))")
     assert "did not return a certificate" in srv.handshake_error
+
+
+@pytest.mark.parametrize("mode", fs.ABORT_MODES)
+def test_reset_after_certificate_request_is_841_not_retried(mode, certs, tmp_path):
+    # The server resets the connection instead of sending an alert (Mbed TLS here speaks TLS
+    # 1.2 whatever the server allows): a verdict, not "#801 ... (TLS handshake: 104)", retried.
+    last, out, srv = run_case(fs.abort_case(certs, mode), certs, tmp_path)
+    assert last.startswith("#841 No encryption method in common with the server "
+                           "(handshake aborted by the server: "), last
+    assert srv.handshake_error and srv.tls_version is None
 
 
 def _tls13_only(certs):
@@ -131,7 +142,7 @@ def test_crlf_in_subject_is_861(certs, tmp_path):
     # Nothing is sent: the header injection is refused before any connection.
     with FaultServer([("send", fs.GREETING)], linger=0.5) as srv:
         path = make_settings(tmp_path, srv.port, certs)
-        r = mpy.run([SEND, "settings=" + path, "boards=" + BOARDS, "subject=Hi\r\nBcc: x@y.z"])
+        r = mpy.run([SEND, fs.request(path, "subject=Hi\r\nBcc: x@y.z")])
         assert r.returncode == 1
         assert r.stdout.strip().splitlines()[-1] == "#861 Settings invalid (CR/LF/NUL in subject)"
         assert srv.accepted == 0

@@ -125,6 +125,15 @@ def test_client_certificate_required(certs, tmp_path):
         assert "certificate" in srv.handshake_error.lower()
 
 
+@pytest.mark.parametrize("mode", fs.ABORT_MODES)
+def test_reset_after_certificate_request_is_841_not_retried(mode, certs, tmp_path):
+    # Not "#801 ... (TLS handshake: 32)", retried for ever: the server has given its verdict.
+    # On TLS 1.3 the reset comes on the first read after the client's side of the handshake.
+    res, srv, _ = run_case(fs.abort_case(certs, mode), object(), certs, tmp_path)
+    assert res.error.detail.startswith("handshake aborted by the server: "), res.line()
+    assert srv.handshake_error and srv.tls_version is None
+
+
 def _tls11_only(certs):
     ctx = fs.server_context(certs)
     with warnings.catch_warnings():
@@ -200,7 +209,7 @@ def test_tls_stack_out_of_memory_is_851(monkeypatch, certs, tmp_path):
     conn = FakeConn([fs.GREETING, fs.EHLO_TLS, b"220 go\r\n"], handshake_error=classify.tls_error(err))
     res = _fake_deliver(monkeypatch, certs, tmp_path, conn, {"tls": "required"})
     assert res.error.code == MEMORY and res.error.retry and conn.closed
-    assert res.line() == "#851 Not enough memory (TLS: [Errno -32512] MBEDTLS_ERR_SSL_ALLOC_FAILED)"
+    assert res.line() == "#851 Not enough memory (TLS: MBEDTLS_ERR_SSL_ALLOC_FAILED (-32512))"
 
 
 def test_unexpected_exception_is_869(monkeypatch, certs, tmp_path):
@@ -262,3 +271,33 @@ def test_quit_after_a_failure_only_while_in_step(monkeypatch, name, script, smtp
     (res,) = client.deliver(cfg, [msg])
     assert res.error.code == code, res.line()
     assert bytes(conn.written) == wire and conn.closed
+
+
+@pytest.mark.parametrize("exc,first,line", [
+    # Mbed TLS's (number, name) as plain text, not a tuple.
+    (OSError(-30592, "MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE"), False,
+     "#841 No encryption method in common with the server (MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE (-30592))"),
+    # The port raises the stack's ALLOC_FAILED as ENOMEM (as it prints: "[Errno 12] ENOMEM").
+    (OSError(12, "ENOMEM"), False, "#851 Not enough memory (TLS: [Errno 12] ENOMEM)"),
+    (OSError(32, "EPIPE"), False, "#841 No encryption method in common with the server "
+                         "(handshake aborted by the server: [Errno 32] EPIPE)"),
+    # An EOF inside the handshake is the network (retry); on the first read after it, the
+    # end of a TLS 1.3 handshake the server refused.
+    (OSError(-29312, "MBEDTLS_ERR_SSL_CONN_EOF"), False,
+     "#801 Error communicating with the SMTP server (TLS handshake: MBEDTLS_ERR_SSL_CONN_EOF (-29312))"),
+    (OSError(-29312, "MBEDTLS_ERR_SSL_CONN_EOF"), True,
+     "#841 No encryption method in common with the server "
+     "(handshake aborted by the server: MBEDTLS_ERR_SSL_CONN_EOF (-29312))"),
+])
+def test_tls_error_texts_and_codes(exc, first, line):
+    err = classify.tls_error(exc, first)
+    assert err.line() == line
+    assert err.retry == (err.code != 841)
+
+
+def test_530_greeting_is_801_not_839():
+    from mailer.codec import Reply
+
+    err = classify.reply_error("greeting", Reply(530, [b"5.7.0 Authentication required"]))
+    assert (err.code, err.retry) == (801, False)
+    assert classify.reply_error("auth", Reply(530, [b"5.7.0 Authentication required"])).code == 839

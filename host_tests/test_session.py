@@ -190,7 +190,7 @@ def test_size_over_server_limit_refused_before_mail():
 
 def test_partial_recipients_and_all_refused():
     conn, s = session([GREETING, b"250-mx\r\n250 PIPELINING\r\n",
-                       b"250 ok\r\n250 ok\r\n550 5.1.1 no such user\r\n354 go\r\n250 queued\r\n",
+                       b"250 ok\r\n250 ok\r\n550 5.1.1 no such user\r\n354 go\r\n", b"250 queued\r\n",
                        b"250 ok\r\n550 5.1.1 no\r\n550 5.1.1 no\r\n554 no valid recipients\r\n"],
                       conn_tls=True, tls="implicit", user=None)
     s.open()
@@ -227,3 +227,71 @@ def test_reply_over_4_kib_is_801_even_under_100_lines():
     with pytest.raises(MailError) as e:
         s.open()
     assert e.value.code == COMM and e.value.detail == "bad reply: reply too long"
+
+
+# Stay in step (RFC 5321 4.2, RFC 2920 3.1): bytes already read that no command asked for
+# stop the session with #801 before the next command, which is never sent.
+@pytest.mark.parametrize("script,wire,before", [
+    # A 250 in the same packet as the greeting: EHLO would take it as its answer.
+    ([GREETING + b"250 ok\r\n"], b"", "ehlo"),
+    # A stray 235 behind the EHLO after STARTTLS: AUTH would take it as success.
+    ([GREETING, EHLO_PRE, b"220 go\r\n", EHLO_POST + b"235 2.7.0 ok\r\n"],
+     b"EHLO board.local\r\nSTARTTLS\r\n<TLS>EHLO board.local\r\n", "auth"),
+    # Half a line is unread data too.
+    ([GREETING + b"25"], b"", "ehlo"),
+])
+def test_reply_not_asked_for_is_801_and_nothing_more_is_sent(script, wire, before):
+    conn, s = session(script)
+    with pytest.raises(MailError) as e:
+        s.open()
+    assert e.value.code == COMM and e.value.reply is None
+    assert e.value.detail == "reply not asked for, before " + before
+    assert bytes(conn.written) == wire
+
+
+def test_pipelined_replies_together_are_in_step_but_one_more_is_not():
+    # RFC 2920: the group's three replies in one read are what was asked for...
+    group = b"250 ok\r\n250 ok\r\n354 go\r\n"
+    conn, s = session([GREETING, b"250-mx\r\n250 PIPELINING\r\n", group, b"250 queued\r\n"],
+                      conn_tls=True, tls="implicit", user=None)
+    s.open()
+    assert s.send(b"a@b.c", [b"d@e.f"], [b"hi\r\n"]) == ("250 queued", [])
+    # ...a fourth is not: the body is not sent, as the stray 250 would pass for its answer.
+    conn, s = session([GREETING, b"250-mx\r\n250 PIPELINING\r\n", group + b"250 queued\r\n"],
+                      conn_tls=True, tls="implicit", user=None)
+    s.open()
+    with pytest.raises(MailError) as e:
+        s.send(b"a@b.c", [b"d@e.f"], [b"hi\r\n"])
+    assert e.value.detail == "reply not asked for, before body"
+    assert bytes(conn.written).endswith(b"DATA\r\n")
+
+
+def test_stray_reply_between_unpipelined_commands():
+    # Without PIPELINING the server answers MAIL twice: RCPT is never sent.
+    conn, s = session([GREETING, b"250 mx\r\n", b"250 ok\r\n250 ok\r\n"],
+                      conn_tls=True, tls="implicit", user=None)
+    s.open()
+    with pytest.raises(MailError) as e:
+        s.send(b"a@b.c", [b"d@e.f"], [b"hi\r\n"])
+    assert e.value.detail == "reply not asked for, before mail"
+    assert bytes(conn.written) == b"EHLO board.local\r\nMAIL FROM:<a@b.c>\r\n"
+
+
+@pytest.mark.parametrize("lines,auth", [
+    ([b"AUTH=PLAIN LOGIN"], b"PLAIN LOGIN"),
+    ([b"AUTH=LOGIN", b"AUTH CRAM-MD5 PLAIN"], b"LOGIN CRAM-MD5 PLAIN"),
+    ([b"AUTH  PLAIN   LOGIN ", b"auth=login"], b"PLAIN   LOGIN LOGIN"),
+    ([b"AUTH=", b"SIZE  100"], b""),
+])
+def test_old_auth_spelling_and_extra_spaces_merge(lines, auth):
+    caps = codec.parse_ehlo(codec.Reply(250, [b"mx"] + lines))
+    assert caps[b"AUTH"] == auth
+    assert codec.choose_mechanism(caps[b"AUTH"], ("LOGIN",)) == (b"LOGIN" if b"LOGIN" in auth.upper() else None)
+    assert b"AUTH=" not in b"".join(caps)
+
+
+def test_old_auth_spelling_is_used_for_login():
+    conn, s = session([GREETING, b"250-mx\r\n250-AUTH=LOGIN PLAIN\r\n250 SIZE 1000\r\n",
+                       b"235 ok\r\n"], conn_tls=True, tls="implicit")
+    s.open()
+    assert bytes(conn.written) == b"EHLO board.local\r\nAUTH PLAIN " + PLAIN + b"\r\n"

@@ -4,6 +4,7 @@
 # between the Unix port, ESP32 and CPython), and any other exception. A module that knows its
 # failure exactly (a setting that is bad, a clock not set, STARTTLS not offered) raises its
 # MailError itself. Imported only after a failure.
+from mailer.compat import const
 from mailer.errors import (
     AUTH,
     CERT,
@@ -30,49 +31,66 @@ _CERT_WORDS = (
     "x509",
     "invalid cert",
 )
-_NET_WORDS = ("timed out", "timeout", "reset", "broken pipe", "eof", "closed")
+_NET_WORDS = ("timed out", "timeout", "eof", "closed")
+# A reset or a broken pipe in the middle of the handshake: the server has put an end to it
+# (as servers that demand a client certificate do, on TLS 1.2 and 1.3): a verdict, not the
+# network. Errnos as on Linux and lwIP; texts as CPython words them.
+_ABORT_WORDS = ("reset", "broken pipe")
+_ABORT_ERRNOS = (32, 104)  # EPIPE, ECONNRESET
 _TIMEOUT_ERRNOS = (11, 110, 116)  # EAGAIN, ETIMEDOUT (Linux), ETIMEDOUT (lwIP)
+_ENOMEM = const(12)
 
 
 def network_error(exc, what):
-    # A time-out, reset or refused connection: worth retrying.
+    # A time-out, reset or refused connection: worth retrying; what: "connect", "read",
+    # "write", or "first" (the first read or write over TLS: see tls_error).
     if isinstance(exc, MailError):
         return exc
-    if _client_cert(str(exc).lower()):
-        # TLS 1.3: the client finishes its handshake before the server has checked for a
-        # client certificate, so the server's alert 116 arrives on the first read after it.
-        return MailError(TLS_CLIENT_CERT, str(exc))
+    if what == "first":
+        return tls_error(exc, True)
     n = exc.args[0] if exc.args else None
     if (n in _TIMEOUT_ERRNOS) or "timed out" in str(exc):
         return MailError(COMM, what + " timed out")
     return MailError(COMM, "%s failed: %s" % (what, exc))
 
 
-def _client_cert(text):
-    for w in _CLIENT_CERT_WORDS:
+def _has(text, words):
+    for w in words:
         if w in text:
             return True
     return False
 
 
-def tls_error(exc):
-    # Mbed TLS texts come with line breaks ("\nThe certificate is not correctly signed...\n"):
-    # the result is one line on a console or a display.
-    msg = " ".join(str(exc).split())
+def _text(exc):
+    # Mbed TLS errors are OSError(-30592, 'MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE'), which
+    # MicroPython prints as a tuple: show "NAME (-30592)". Its certificate texts come with
+    # line breaks ("\nThe certificate is not correctly signed...\n"): one line on a display.
+    a = exc.args
+    if len(a) == 2 and isinstance(a[0], int) and a[0] < 0 and isinstance(a[1], str):
+        return "%s (%d)" % (a[1], a[0])
+    return " ".join(str(exc).split())
+
+
+def tls_error(exc, first=False):
+    # A failure of the handshake, or (first) of the first read or write after it: a TLS 1.3
+    # client finishes its side before the server has checked the client's certificate, and
+    # the server's alert 116, or its reset, arrives there, a reset often as an EOF (OpenSSL).
+    msg = _text(exc)
     text = msg.lower()
-    if _client_cert(text):
+    if _has(text, _CLIENT_CERT_WORDS):
         return MailError(TLS_CLIENT_CERT, msg)
-    for w in _CERT_WORDS:
-        if w in text:
-            return MailError(CERT, msg)
-    if "alloc" in text or "memory" in text:
-        return MailError(MEMORY, "TLS: " + msg)
+    if _has(text, _CERT_WORDS):
+        return MailError(CERT, msg)
     n = exc.args[0] if exc.args else None
+    if n == _ENOMEM or "alloc" in text or "memory" in text:
+        return MailError(MEMORY, "TLS: " + msg)
     if n in _TIMEOUT_ERRNOS:
         return MailError(COMM, "TLS handshake timed out")
-    for w in _NET_WORDS:
-        if w in text:
-            return MailError(COMM, "TLS handshake: " + msg)
+    if n in _ABORT_ERRNOS or _has(text, _ABORT_WORDS) or (first and "eof" in text):
+        # No stack here says whether a CertificateRequest came before the abort: #841.
+        return MailError(TLS_NO_COMMON, "handshake aborted by the server: " + msg, retry=False)
+    if _has(text, _NET_WORDS):
+        return MailError(COMM, "TLS handshake: " + msg)
     if isinstance(n, int) and n > 0 and "alert" not in text:
         # A plain errno (the peer went away) is a network failure, not a TLS verdict; an
         # OpenSSL error (CPython) carries errno 1 and the peer's alert ("handshake failure",
@@ -87,6 +105,10 @@ def reply_error(stage, reply):
     code = reply.code
     line = reply.line()
     ext = reply.enhanced() or ""
+    if stage == "greeting":
+        # No command was sent yet: whatever the code (421, 554, a 530 "authentication
+        # required" as a banner), the server will not talk to us now (RFC 5321 3.1, 4.3.1).
+        return MailError(COMM, reply=line)
     if code == 538 or (code == 530 and b"STARTTLS" in line.upper().encode()):
         return MailError(TLS_REQUIRED, reply=line, retry=False)  # RFC 4954 6, RFC 3207 4
     if stage == "starttls" and code != 421:  # 421: the server is going away, not refusing TLS

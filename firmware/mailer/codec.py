@@ -121,11 +121,19 @@ class ReplyReader:
 
 
 def parse_ehlo(reply):
-    # RFC 5321 4.1.1.1: the first line greets, each further line is "KEYWORD [params]".
+    # RFC 5321 4.1.1.1: the first line greets, each further line is "KEYWORD [params]",
+    # words separated by spaces (servers put in more than one). Older servers announce AUTH
+    # as "AUTH=PLAIN LOGIN" (before RFC 2554 was final), often beside an "AUTH" line: a
+    # keyword given twice keeps the words of both.
     caps = {}
     for line in reply.lines[1:]:
         kw, _, params = line.partition(b" ")
-        caps[kw.upper()] = params.strip()
+        kw = kw.upper()
+        if kw[:5] == b"AUTH=":
+            kw, params = b"AUTH", kw[5:] + b" " + params
+        if kw in caps:
+            params = caps[kw] + b" " + params
+        caps[kw] = params.strip()
     return caps
 
 

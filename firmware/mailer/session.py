@@ -51,7 +51,16 @@ class Session:
             raise _refused(self.stage, r)
         return r
 
+    def _in_step(self):
+        # One reply per command (RFC 5321 4.1.1, 4.2), and with PIPELINING only the group's
+        # own replies (RFC 2920 3.1): bytes already here before the next command were not
+        # asked for, and would be taken as its answer (a 250 behind the greeting, a 235 behind
+        # the EHLO after TLS). Stop, and send nothing more, as the STARTTLS check does.
+        if self.reader.pending():
+            raise MailError(COMM, "reply not asked for, before " + self.stage)
+
     def _cmd(self, data, shown=None):
+        self._in_step()
         if self.log:
             self.log("C: " + (shown or data.decode().rstrip()))
         self.conn.write(data)
@@ -197,10 +206,13 @@ class Session:
             if data is not None and data.code == 354:
                 self._cmd(b".\r\n")  # RFC 2920 3.1: end the data nobody will receive
                 self._reply()
-            raise _refused("rcpt", replies[1])
+            # A 4xx among them makes the whole message worth trying again (nobody got it yet).
+            temporary = [r for r in replies[1:-1] if r.code < 500]
+            raise _refused("rcpt", temporary[0] if temporary else replies[1])
         if data is None or data.code != 354:
             raise _refused("data", data or replies[-1])
         self.stage = "body"
+        self._in_step()  # a reply already here would be taken for the final one
         enc = codec.DataEncoder()
         held = b""
         for chunk in chunks:

@@ -49,6 +49,10 @@ class Conn:
         self.deadline = deadline
         self.tls_cfg = tls_cfg
         self.tls = False
+        # Until the first read over TLS has returned, a failure is the handshake's: a TLS 1.3
+        # server judges the client's certificate after the client's side of it is over, and
+        # its alert 116, or its reset, comes on that read (RFC 8446 4.4.2.4).
+        self.fresh = False
         self.leaf = None  # the server's certificate (DER), once the handshake has shown it
         self.recv = sock.recv
 
@@ -62,11 +66,15 @@ class Conn:
         # Returns at most n bytes; b"" means the server closed the connection.
         self._arm()
         try:
-            if self.recv:
-                return self.recv(n)
-            return self.sock.read(n) or b""
+            data = self.recv(n) if self.recv else self.sock.read(n) or b""
+            if self.fresh and not data:
+                # The same verdict where the stack reports the reset as an end of stream
+                # (OpenSSL, TLS 1.3): over TLS, the server's first reply never came.
+                raise OSError("EOF")
         except OSError as e:
-            raise _error(e, "read") from None
+            raise _error(e, "first" if self.fresh else "read") from None
+        self.fresh = False
+        return data
 
     def write(self, data):
         self._arm()
@@ -79,7 +87,7 @@ class Conn:
                 n = self.sock.write(mv)
                 mv = mv[n:]
         except OSError as e:
-            raise _error(e, "write") from None
+            raise _error(e, "first" if self.fresh else "write") from None
 
     def _keep_leaf(self, cert, depth):
         # Mbed TLS walks the chain from the top: depth 0, last, is the server's own.
@@ -120,7 +128,7 @@ class Conn:
             # CPython's wrap_socket detaches the plain socket: time-outs go on the TLS one.
             self.raw = self.sock
             self.leaf = self.sock.getpeercert(True)
-        self.tls = True
+        self.tls = self.fresh = True
         if cfg.pin:
             got = binascii.hexlify(hashlib.sha256(self.leaf or b"").digest()).decode()
             if got != cfg.pin:
