@@ -202,10 +202,13 @@ def test_size_matches_for_attachment_files(tmp_path, n):
 
 
 names = st.text(st.characters(blacklist_characters="\r\n\0", blacklist_categories=("Cs",)), max_size=80)
+# A quoted display name: anything but a control character, a quote or a backslash.
+displays = st.text(st.characters(blacklist_characters='"\\\x7f', blacklist_categories=("Cs", "Cc")),
+                   max_size=80)
 
 
 @settings(max_examples=150, deadline=None)
-@given(subject=names, display=names, body=st.one_of(st.text(), st.lists(st.text(), max_size=5)),
+@given(subject=names, display=displays, body=st.one_of(st.text(), st.lists(st.text(), max_size=5)),
        blobs=st.lists(st.binary(max_size=1500), max_size=3), eightbit=st.booleans())
 def test_any_shape_round_trips(subject, display, body, blobs, eightbit):
     sender = '"%s" <dev@example.com>' % display if display.strip() else "dev@example.com"
@@ -430,3 +433,107 @@ def test_message_over_server_size_refused_before_data():
     with pytest.raises(MailError) as e:
         s.send(msg.envelope_from, msg.recipients(), msg.chunks(), size=msg.size())
     assert e.value.code == TOO_LARGE and conn.written == b""
+
+
+# -- one strict address parser, the same on CPython and on the Unix port ---------
+# (text, (name, address)) accepted, or (text, the #861 detail for field "to").
+ADDRESS_CASES = [
+    ('"Doe, Jane" <jane@example.com>', ["Doe, Jane", "jane@example.com"]),
+    ('"x <y@z.w>" <a@b.example>', ["x <y@z.w>", "a@b.example"]),
+    ("J. Doe <j@example.com>", ["J. Doe", "j@example.com"]),
+    ("ops@example.com", ["", "ops@example.com"]),
+    # Two readings (CVE-2023-27043 class): refused, never delivered to the inner address.
+    ("alice@example.org(<bob@example.com>", "to: not an address: alice@example.org(<bob@example.com>"),
+    ("alice@example.org <bob@example.com>", "to: not an address: alice@example.org <bob@example.com>"),
+    ("Doe, Jane <jane@example.com>", "to: not an address: Doe, Jane <jane@example.com>"),
+    ('"a"b <c@example.com>', 'to: not an address: "a"b <c@example.com>'),
+    ('"a\\"b" <c@example.com>', 'to: not an address: "a\\"b" <c@example.com>'),
+    ("Bob (work) <bob@example.com>", "to: not an address: Bob (work) <bob@example.com>"),
+    ("group: a@example.com;", "to: not an address: group: a@example.com;"),
+    ('"open <a@example.com>', 'to: not an address: "open <a@example.com>'),
+] + [("a%sb@example.com" % chr(c), "to: control character in address") for c in (1, 9, 0x1B, 0x1F, 0x7F)] + [
+    ('"Es%sc" <e@example.com>' % chr(0x1B), "to: control character in address"),
+]
+
+
+def _mailbox_results():
+    from mailer.message import mailbox
+
+    out = []
+    for text, _ in ADDRESS_CASES:
+        try:
+            out.append(list(mailbox("to", text)))
+        except MailError as e:
+            out.append([e.code, e.detail])
+    return out
+
+
+def test_addresses_have_one_reading_on_cpython_and_the_unix_port():
+    import mpy
+
+    want = [w if isinstance(w, list) else [SETTINGS, w] for _, w in ADDRESS_CASES]
+    assert _mailbox_results() == want
+    code = ("import json\nfrom mailer.message import mailbox\nfrom mailer.errors import MailError\n"
+            "out = []\nfor t in json.loads(%r):\n"
+            "    try:\n        out.append(list(mailbox('to', t)))\n"
+            "    except MailError as e:\n        out.append([e.code, e.detail])\n"
+            "print(json.dumps(out))\n") % json.dumps([t for t, _ in ADDRESS_CASES])
+    r = mpy.run(["-c", code])
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == want
+
+
+@pytest.mark.parametrize("field", ["sender", "to", "cc", "bcc"])
+def test_every_control_character_refused_in_every_address_field(field):
+    for c in list(range(1, 9)) + list(range(11, 13)) + list(range(14, 32)) + [0x7F]:
+        kw = {"to": "ops@example.com", field: "Dev <d%s@example.com>" % chr(c)}
+        with pytest.raises(MailError) as e:
+            make(**kw)
+        assert e.value.code == SETTINGS
+        assert e.value.detail == ("from" if field == "sender" else field) + ": control character in address"
+
+
+def test_a_quoted_name_with_a_comma_is_one_mailbox_on_the_wire():
+    m = make(to=['"Doe, Jane" <jane@example.com>', "ops@example.com"], cc='"Roe, R." <r@example.com>')
+    data = wire(m)
+    assert m.recipients() == [b"jane@example.com", b"ops@example.com", b"r@example.com"]
+    p = parse(data)
+    assert [a.display_name for a in p["To"].addresses] == ["Doe, Jane", ""]
+    assert [a.addr_spec for a in p["To"].addresses] == ["jane@example.com", "ops@example.com"]
+    assert p["Cc"].addresses[0].display_name == "Roe, R."
+
+
+def test_recipients_are_bounded_before_they_are_parsed():
+    many = ["r%d@example.com" % i for i in range(100)]
+    assert len(make(to=many[:60], cc=many[60:], bcc=[]).recipients()) == 100
+    for kw in (dict(to=many, bcc="x@example.com"), dict(to=["a@b.example"] * 1_000_000)):
+        with pytest.raises(MailError) as e:
+            make(**kw)
+        assert (e.value.code, e.value.detail) == (SETTINGS, "too many recipients (at most 100)")
+
+
+def test_recipients_are_bounded_on_the_unix_port():
+    import mpy
+
+    r = mpy.run_code("from mailer.message import Message\nfrom mailer.errors import MailError\n"
+                     "for n in (100, 101, 100000):\n"
+                     "    try:\n        print(len(Message('a@b.example', ['r@b.example'] * n, date=0).recipients()))\n"
+                     "    except MailError as e:\n        print(e.code, e.detail)\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["1", "861 too many recipients (at most 100)",
+                                     "861 too many recipients (at most 100)"]
+
+
+def test_due_limits_the_envelope_not_the_headers():
+    m = make(to=["a@example.com", "B@example.com"], cc="c@example.com")
+    whole = wire(m)
+    m.due = [b"B@example.com"]
+    assert m.recipients() == [b"B@example.com"]
+    assert wire(m) == whole  # the headers keep every To and Cc
+
+
+def test_an_attachment_that_is_a_folder_is_861(tmp_path):
+    with pytest.raises(MailError) as e:
+        Attachment(path=str(tmp_path))
+    assert (e.value.code, e.value.retry) == (SETTINGS, False)
+    assert e.value.detail == "attachment is a folder: " + str(tmp_path)

@@ -197,3 +197,120 @@ def test_boot_cleans_up_what_a_power_cut_left(tmp_path):
     assert sorted(os.listdir(root)) == [a + ".msg", c + ".msg", "failed"]
     assert sorted(os.listdir(root / "failed")) == [b + ".msg", b + ".try"]
     assert ob.add(msg("d")) == "00000004"  # numbering goes on after the highest
+
+
+# -- partial delivery: the deferred recipients, and only they, are retried -------
+TWO = ["ops@example.com", "boss@example.com"]
+
+
+def test_a_partial_delivery_keeps_only_the_deferred_recipients_due(tmp_path):
+    ob = Outbox(str(tmp_path / "ob"), LIMITS, Clock())
+    name = ob.add(Message("board@example.com", TWO + ["gone@example.com"], "P", "x", date=(2026, 11, 29, 10, 0, 0)))
+    seen = []
+
+    def partial(msgs):
+        (m,) = msgs
+        seen.append(m.recipients())
+        return [Result(m.message_id, reply="250 ok", refused=[
+            (b"boss@example.com", "451 4.2.0 mailbox busy"), (b"gone@example.com", "550 5.1.1 no such user")])]
+
+    ((_, r),) = ob.deliver(partial)
+    assert not r.ok and r.error.code == COMM and r.error.retry
+    assert r.error.reply == "451 4.2.0 mailbox busy" and r.deferred == [(b"boss@example.com", "451 4.2.0 mailbox busy")]
+    st = Outbox(str(tmp_path / "ob"), LIMITS, Clock()).state(name)  # after a reboot
+    assert st["due"] == ["boss@example.com"] and st["attempts"] == 1
+    ob = Outbox(str(tmp_path / "ob"), LIMITS, Clock(10**9))
+    m = ob.message(name)
+    assert m.recipients() == [b"boss@example.com"]
+    rec = Recorder()
+    ob.deliver(rec)
+    assert rec.sent == [m.message_id] and ob.names() == []
+    assert seen == [[b"ops@example.com", b"boss@example.com", b"gone@example.com"]]
+
+
+def test_a_temporary_failure_after_a_partial_delivery_keeps_the_due_list(tmp_path):
+    clock = Clock()
+    ob = Outbox(str(tmp_path / "ob"), LIMITS, clock)
+    name = ob.add(Message("board@example.com", TWO, "P", "x", date=(2026, 11, 29, 10, 0, 0)))
+    ob.deliver(lambda ms: [Result(ms[0].message_id, refused=[(b"ops@example.com", "452 4.3.1 full")])])
+    clock.t += 10**6
+    ob.deliver(temp_fail)  # the server is down: the next try still goes to ops@ only
+    assert ob.state(name)["due"] == ["ops@example.com"] and ob.state(name)["attempts"] == 2
+    assert ob.message(name).recipients() == [b"ops@example.com"]
+
+
+def test_the_retry_to_deferred_recipients_over_smtp_sends_the_same_bytes(tmp_path, certs):
+    # Real sessions (client.deliver) against scripted servers: 250 + 451, then only the 451 one.
+    import faultserver as fs
+    from faultserver import FaultServer
+
+    def script(rcpts):
+        steps = [("send", fs.GREETING), ("expect", b"EHLO"), ("send", b"250 fault.test\r\n"),
+                 ("expect", b"MAIL FROM:<board@example.com>")]
+        steps.append(("send", b"250 Ok\r\n"))
+        for r, reply in rcpts:
+            steps += [("expect", b"RCPT TO:<" + r + b">"), ("send", reply)]
+        return steps + [("expect", b"DATA"), ("send", b"354 go\r\n"), ("data",), ("send", fs.OK_FINAL),
+                        ("expect", b"QUIT")]
+
+    ob = Outbox(str(tmp_path / "ob"), LIMITS, Clock(10**9))
+    name = ob.add(Message("board@example.com", TWO, "P", "x", date=(2026, 11, 29, 10, 0, 0)))
+    bodies = []
+    for rcpts in ([(b"ops@example.com", b"250 Ok\r\n"), (b"boss@example.com", b"451 4.2.0 busy\r\n")],
+                  [(b"boss@example.com", b"250 Ok\r\n")]):
+        with FaultServer(script(rcpts), linger=2) as srv:
+            cfg = settings.check({"smtp": {"host": "127.0.0.1", "port": srv.port, "tls": "off", "auth": "none",
+                                           "verify": "off", "timeout_s": 2}, "mail": {"from": "board@example.com"}})
+            ((_, r),) = ob.deliver(lambda ms, cfg=cfg: client.deliver(cfg, ms), first=name)
+            srv.wait_eof()
+            assert srv.errors == [] and len(srv.bodies) == 1
+            bodies.append(srv.bodies[0])
+    assert ob.names() == [] and ob.names(failed=True) == [] and r.ok
+    assert bodies[0] == bodies[1] and b"To: ops@example.com, boss@example.com" in bodies[0]
+
+
+# -- checksums: a damaged record is never delivered ----------------------------------------
+@pytest.mark.parametrize("damage", [
+    lambda b: b + b"\n{}",  # junk appended after the JSON
+    lambda b: b.replace(b"ops@example.com", b"opz@example.com"),  # one flipped character
+    lambda b: b[:len(b) // 2],  # torn
+    lambda b: b[9:],  # no checksum at all
+])
+def test_a_record_that_fails_its_checksum_goes_to_failed(tmp_path, damage):
+    root = tmp_path / "ob"
+    ob = Outbox(str(root), LIMITS, Clock())
+    name = ob.add(msg())
+    p = root / (name + ".msg")
+    data = p.read_bytes()
+    assert data[:9] == b"%08x " % __import__("binascii").crc32(data[9:])
+    p.write_bytes(damage(data))
+    rec = Recorder()
+    ((n, r),) = ob.deliver(rec)
+    assert rec.sent == [] and ob.names() == [] and ob.names(failed=True) == [name]
+    assert not r.ok and not r.error.retry and r.error.code == 869 and "stored message" in r.error.detail
+    assert ob.state(name, failed=True)["detail"] == r.error.detail  # the failed/ record says why
+
+
+def test_a_damaged_state_record_sends_to_every_recipient_again(tmp_path):
+    # A bit flip in "due" must never pick a wrong address: the record is ignored instead.
+    root = tmp_path / "ob"
+    ob = Outbox(str(root), LIMITS, Clock())
+    name = ob.add(Message("board@example.com", TWO, "P", "x", date=(2026, 11, 29, 10, 0, 0)))
+    ob.deliver(lambda ms: [Result(ms[0].message_id, refused=[(b"ops@example.com", "452 4.3.1 full")])])
+    p = root / (name + ".try")
+    p.write_bytes(p.read_bytes().replace(b"ops@", b"opz@"))
+    assert ob.state(name) == {"attempts": 0, "next": 0}
+    assert ob.message(name).recipients() == [b"ops@example.com", b"boss@example.com"]
+
+
+def test_an_attachment_that_became_a_folder_is_861_not_retried(tmp_path):
+    f = tmp_path / "data.csv"
+    f.write_text("a,b\n")
+    ob = Outbox(str(tmp_path / "ob"), LIMITS, Clock())
+    name = ob.add(msg(attachments=[Attachment(path=str(f))]))
+    f.unlink()
+    f.mkdir()
+    rec = Recorder()
+    ((_, r),) = ob.deliver(rec)
+    assert (r.error.code, r.error.retry) == (SETTINGS, False) and "attachment is a folder" in r.error.detail
+    assert rec.sent == [] and ob.names(failed=True) == [name]

@@ -2,6 +2,7 @@
 # passwords hidden, the stamp save() writes, backup fallback, the host tool, and the same
 # results on the MicroPython Unix port as on CPython. Power cuts: test_powercut.py.
 import json
+import shutil
 import os
 import subprocess
 import sys
@@ -343,10 +344,25 @@ def test_tool_new_writes_a_file_that_checks(tmp_path):
     assert run_tool("new", path, "--force").returncode == 0
 
 
-def test_tool_check(tmp_path):
+def test_tool_check(tmp_path, certs):
+    shutil.copy(certs["ca_der"], tmp_path / "ca.der")  # smtp.ca_file, beside the settings file
     good = write(tmp_path / "good.json", merged(version=1))
     r = run_tool("check", good)
     assert (r.returncode, r.stdout) == (0, good + ": ok\n")
+    # What only the host can see: the CA file (relative to the settings file) and the board.
+    cases = [({"smtp": {"ca_file": "none.der"}}, "smtp.ca_file: cannot read %s (No such file or directory)"
+              % (tmp_path / "none.der")),
+             ({"smtp": {"ca_file": "good.json"}}, "smtp.ca_file: %s is not a certificate (PEM or DER)"
+              % (tmp_path / "good.json")),
+             ({"board": "no_such_board"}, "board: no boards/no_such_board.json (see boards/README.md)")]
+    for change, problem in cases:
+        path = write(tmp_path / "host.json", merged(**change))
+        r = run_tool("check", path)
+        assert (r.returncode, r.stdout) == (1, path + ": " + problem + "\n")
+    dup = write(tmp_path / "dup.json", '{"smtp": {"host": "a.example.com", "tls": "off", "tls": "required"},'
+                ' "mail": {"from": "b@example.com"}}')
+    r = run_tool("check", dup)
+    assert (r.returncode, r.stdout) == (1, dup + ": smtp.tls: duplicate key\n")
     bad = write(tmp_path / "bad.json", merged(smtp={"port": 0, "host": ""}, extra=1))
     r = run_tool("check", bad)
     assert r.returncode == 1
@@ -387,12 +403,15 @@ def test_tool_show_says_when_backup_was_used(tmp_path):
     assert r.returncode == 0 and "showing the backup " + path + ".bak" in r.stderr
 
 
-def test_tool_push(tmp_path, monkeypatch):
+def test_tool_push(tmp_path, monkeypatch, certs):
     calls = []
     monkeypatch.setattr(tool.subprocess, "run", lambda argv: calls.append(argv) or subprocess.CompletedProcess(argv, 0))
+    shutil.copy(certs["ca_der"], tmp_path / "ca.der")
     good = write(tmp_path / "good.json", MINIMAL)
     assert tool.main(["push", good, "--port", "/dev/ttyUSB0"]) == 0
-    assert calls == [[sys.executable, "-m", "mpremote", "connect", "/dev/ttyUSB0", "fs", "cp", good, ":settings.json"]]
+    # The CA file goes too, as make deploy copies it: from beside the settings, to the name they give.
+    assert calls == [[sys.executable, "-m", "mpremote", "connect", "/dev/ttyUSB0", "fs", "cp", good, ":settings.json",
+                      "+", "fs", "cp", str(tmp_path / "ca.der"), ":ca.der"]]
     assert tool.main(["push", good, "--resume"]) == 0
     assert calls[1][3:6] == ["connect", "auto", "resume"]
     bad = write(tmp_path / "bad.json", {"smtp": {}})
@@ -447,3 +466,104 @@ except MailError as e:
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ['2526 {"stamp": " 3', "2525 True", "861 smtp.port: must be an integer 1..65535"]
     assert "S3cret" not in r.stdout
+
+
+# ---- bounded and unambiguous files, on CPython and on the Unix port ----
+LOAD_CASES = """
+import json, sys
+from mailer import settings
+from mailer.errors import MailError
+for p in sys.argv[1:]:
+    try:
+        d = settings.load(p)
+        print(json.dumps(["ok", d["smtp"]["port"]]))
+    except MailError as e:
+        print(json.dumps([e.code, e.detail]))
+"""
+
+
+def _bounded_files(tmp_path):
+    good = tmp_path / "good.json"
+    settings.save(merged(smtp={"port": 2525}), str(good))
+    files = []
+
+    def case(name, data, backup):
+        p = tmp_path / name
+        if isinstance(data, int):  # a sparse file of that size: no disk, no RAM needed here
+            with open(p, "wb") as f:
+                f.truncate(data)
+        else:
+            p.write_bytes(data)
+        if backup == "big":
+            with open(tmp_path / (name + ".bak"), "wb") as f:
+                f.truncate(data)
+        elif backup:
+            (tmp_path / (name + ".bak")).write_bytes(good.read_bytes())
+        files.append(str(p))
+
+    base = json.dumps(MINIMAL)[:-1]
+    case("dup.json", b'{"smtp": {"host": "h", "tls": "required", "tls": "off"}, "mail": {"from": "a@b.example"}}', True)
+    case("dup2.json", (base + ', "smtp": {"host": "h", "tls": "off"}}').encode(), True)
+    case("dup3.json", (base + ', "b\\u006fard": "esp32", "board": "unix"}').encode(), False)
+    case("big.json", 30 * 1024 * 1024, True)
+    case("big-bigbak.json", 30 * 1024 * 1024, "big")
+    case("deep.json", b"[" * 100_000, True)
+    case("deep-nobak.json", b'{"smtp": ' * 20 + b"1" + b"}" * 20, False)
+    case("deep-obj.json", b'{"a": [[[[[[[[[[1]]]]]]]]]]}', False)
+    case("ehlo.json", json.dumps(merged(smtp={"ehlo_name": "bad name!"})).encode(), False)
+    case("strings.json", json.dumps(merged(smtp={"host": '[[[{{{"\\\\', "ehlo_name": "[192.0.2.7]"})).encode(), False)
+    return files
+
+
+BOUNDED_WANT = [
+    [861, "smtp.tls: duplicate key"],
+    [861, "smtp: duplicate key"],
+    [861, "board: duplicate key"],
+    ["ok", 2525],  # 30 MB: not read, the backup is
+    [861, "%s: unreadable and no good backup (larger than 16384 bytes)"],
+    ["ok", 2525],  # 100,000 brackets: not parsed, the backup is
+    [861, "%s: unreadable and no good backup (nested deeper than 8)"],
+    [861, "%s: unreadable and no good backup (nested deeper than 8)"],
+    [861, "smtp.ehlo_name: must be a domain or an address literal ([192.0.2.1])"],
+    ["ok", 587],  # brackets and quotes inside strings are no nesting
+]
+
+
+def _want(files):
+    return [[w[0], w[1] % files[i]] if "%s" in str(w[1]) else w for i, w in enumerate(BOUNDED_WANT)]
+
+
+def test_duplicates_size_and_depth_are_861_and_the_backup_is_used(tmp_path):
+    files = _bounded_files(tmp_path)
+    cp = subprocess.run([sys.executable, "-c", LOAD_CASES, *files], capture_output=True, text=True,
+                        timeout=30, env=dict(os.environ, PYTHONPATH=mpy.FIRMWARE))
+    assert cp.returncode == 0, cp.stderr
+    assert [json.loads(ln) for ln in cp.stdout.splitlines()] == _want(files)
+
+
+@pytest.mark.unixport
+def test_unix_port_refuses_duplicates_and_bounds_size_and_depth(tmp_path):
+    files = _bounded_files(tmp_path)
+    script = tmp_path / "cases.py"
+    script.write_text(LOAD_CASES)
+    # 128 KiB of heap: a 30 MB file read whole would end in MemoryError (#869).
+    r = mpy.run([str(script), *files], heapsize="128k")
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(ln) for ln in r.stdout.splitlines()] == _want(files)
+
+
+def test_scan_finds_duplicates_at_every_level_and_ignores_strings():
+    data = b'{"a": {"x": 1, "y": "\\"x\\": 2", "x": 3}, "b": [{"k": 1}], "a": {}, "s": "{\\\\"}'
+    assert schema.scan(data) == ["a.x: duplicate key", "a: duplicate key"]
+    assert schema.scan(json.dumps(merged(smtp={"ehlo_name": "x"})).encode()) == []
+
+
+@pytest.mark.parametrize("name,ok", [
+    ("board.test", True), ("localhost", True), ("a-1.example", True), ("[192.0.2.1]", True),
+    ("[IPv6:2001:db8::1]", True), ("-a.example", False), ("a..example", False), ("a_b.example", False),
+    ("[256.0.0.1]", False), ("[192.0.2]", False), ("[IPv6:zz]", False), ("a" * 64 + ".example", False),
+    ("bad name", False), ("é.example", False),
+])
+def test_ehlo_name_is_a_domain_or_an_address_literal(name, ok):
+    bad = schema.problems(merged(smtp={"ehlo_name": name}))
+    assert bad == ([] if ok else ["smtp.ehlo_name: must be a domain or an address literal ([192.0.2.1])"])

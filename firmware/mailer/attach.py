@@ -64,9 +64,13 @@ class Attachment:
         if self.data is not None:
             return len(self.data)
         try:
-            return os.stat(self.path)[6]
+            st = os.stat(self.path)
         except OSError:
             raise MailError(SETTINGS, "attachment not found: " + self.path) from None
+        # A local problem, found before MAIL: #861, not retried (a folder cannot be read).
+        if st[0] & 0x4000:  # S_IFDIR
+            raise MailError(SETTINGS, "attachment is a folder: " + self.path)
+        return st[6]
 
     def encoded_size(self):
         return b64_size(self.size())

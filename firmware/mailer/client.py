@@ -7,21 +7,27 @@
 import binascii
 
 from mailer.compat import Deadline
-from mailer.errors import AUTH, MEMORY, SETTINGS, TLS_REQUIRED, TOO_LARGE, MailError
+from mailer.errors import AUTH, COMM, MEMORY, SETTINGS, TLS_REQUIRED, TOO_LARGE, MailError
 
 # The EHLO name when smtp.ehlo_name is empty: a board has no domain of its own.
 EHLO_NAME = "mailer.local"
 
 
 class Result:
-    # ok: accepted by the server; error: MailError (code, reply, retry) when not;
-    # refused: [(address, reply line)] for recipients refused while others were accepted.
+    # ok: accepted by the server for every recipient; error: MailError (code, reply, retry)
+    # when not; refused: [(address, reply line)] for recipients refused while others were
+    # accepted; deferred: those of them refused for now (4xx, RFC 5321 4.2.1), to be retried.
+    # Some deferred: not ok, error is #801 with the first deferral's reply, retry True.
     def __init__(self, message_id, error=None, reply=None, refused=()):
         self.message_id = message_id
-        self.error = error
-        self.ok = error is None
         self.reply = reply
         self.refused = list(refused)
+        self.deferred = [r for r in self.refused if r[1][:1] == "4"]
+        if self.deferred and error is None:
+            error = MailError(COMM, "%d recipients deferred" % len(self.deferred),
+                              reply=self.deferred[0][1])
+        self.error = error
+        self.ok = error is None
 
     def line(self):
         if self.ok:

@@ -13,7 +13,6 @@
 #   tmp -> path      -> path = new, backup = old
 # Without a backup the last rename lands on `path` (atomic on LittleFS and POSIX; on FAT a cut
 # inside that rename can leave only path + ".tmp").
-import json
 import os
 
 
@@ -39,15 +38,6 @@ def remove(path):
         os.remove(path)
     except OSError:
         pass
-
-
-def read_json(path):
-    """The JSON in path, or None when the file is missing or not JSON."""
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def write_atomic(path, data, backup=None):

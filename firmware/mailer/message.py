@@ -14,20 +14,34 @@ from mailer.mime import check, token
 _MAX_LINE = const(998)
 # Chunks handed to the session are at least this long (fewer writes), except the last one.
 _CHUNK = const(512)
+# Recipients per message: RFC 5321 4.5.3.1.8 has servers take at least 100 in one transaction.
+MAX_RCPT = const(100)
 
 
 def mailbox(field, text):
-    # "Name <local@domain>" or "local@domain" -> (display name, address). Quoted local parts,
-    # comments and groups are not supported: a device's addresses do not need them.
+    # "Name <local@domain>", '"Doe, Jane" <local@domain>' or "local@domain" -> (display name,
+    # address). One reading only: what a parser could read two ways (an "@", "<" or "(" in an
+    # unquoted name, comments, groups: the CVE-2023-27043 class) is refused, and so are quoted
+    # local parts and every control character (RFC 5322 3.2.3 specials, 3.4 addresses).
     s = check(field, text).strip()
+    if any(c < " " or c == "\x7f" for c in text):
+        raise MailError(SETTINGS, field + ": control character in address")
     name = ""
-    i = s.rfind("<")
-    if s.endswith(">") and i >= 0:
+    bad = False
+    if s.endswith(">") and s[0] == '"':
+        # A quoted name is anything but a quote or a backslash (no quoted-pair: nothing needs
+        # one), so the first quote after the opening one closes it.
+        j = s.find('"', 1)
+        name, s = s[1:j], s[j + 1:].lstrip()
+        bad = j < 0 or "\\" in name or s[:1] != "<"
+        s = s[1:-1]
+    elif s.endswith(">"):
+        # An unquoted name is atoms and dots (RFC 5322 4.1 obs-phrase): no specials.
+        i = s.find("<")
         name, s = s[:i].strip(), s[i + 1:-1]
-        if len(name) > 1 and name[0] == name[-1] == '"':
-            name = name[1:-1]
+        bad = i < 0 or any(c in '"\\()<>[]:;@,' for c in name)
     local, _, domain = s.rpartition("@")
-    bad = not local or not domain or len(s.encode()) > 254 or "@" in local or ".." in domain
+    bad = bad or not local or not domain or len(s.encode()) > 254 or "@" in local or ".." in domain
     if bad or domain[0] == "." or domain[-1] == "." or any(c in ' \t<>()[],;:"\\' for c in s):
         raise MailError(SETTINGS, "%s: not an address: %s" % (field, text))
     if len(name.encode()) > 200:
@@ -49,6 +63,9 @@ class Message:
     def __init__(self, sender, to, subject="", body="", cc=(), bcc=(), attachments=(),
                  date=None, message_id=None, boundary=None):
         self.given = (sender, to, cc, bcc)  # as given: the outbox stores these
+        # Counted before parsing: a list of a million addresses is #861, not a MemoryError.
+        if sum(1 if isinstance(v, str) else len(v or ()) for v in (to, cc, bcc)) > MAX_RCPT:
+            raise MailError(SETTINGS, "too many recipients (at most %d)" % MAX_RCPT)
         self.sender = mailbox("from", sender)
         self.to, self.cc, self.bcc = _list("to", to), _list("cc", cc), _list("bcc", bcc)
         if not self.to + self.cc + self.bcc:
@@ -89,12 +106,16 @@ class Message:
             pos = end + 1
         self.has_8bit = ok and bool(body) and max(body) > 127
         self._raw = ok
+        # The envelope addresses still to be sent to (bytes), None for all: after a partial
+        # delivery the outbox sets the deferred ones (RFC 5321 3.3: only they are retried).
+        self.due = None
 
     def recipients(self):
-        # The envelope: To, Cc and Bcc, each address once (compared without case).
+        # The envelope: To, Cc and Bcc, each address once (compared without case), or of
+        # those only the ones still due.
         out, seen = [], []
         for _, a in self.to + self.cc + self.bcc:
-            if a.lower() not in seen:
+            if a.lower() not in seen and (self.due is None or a.encode() in self.due):
                 seen.append(a.lower())
                 out.append(a.encode())
         return out

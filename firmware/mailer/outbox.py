@@ -3,26 +3,31 @@
 # (moved to failed/ with its code and reply). Nothing accepted is ever dropped to make room: a
 # full outbox refuses the new message with #865.
 #
-# One message is two files under root/, named by a sequence number (the order of acceptance):
+# One message is two files under root/, named by a sequence number (the order of acceptance).
+# Each is a record: the CRC-32 of its JSON as 8 hex digits and a space, then the JSON; a record
+# that fails the check (junk appended, a torn write, a flipped bit) is never delivered.
 #   NNNNNNNN.msg  Message.to_dict() as JSON, written once (flashfile.write_atomic onto a new
 #                 name, so a cut leaves the whole file or only NNNNNNNN.msg.tmp, on LittleFS
 #                 and on FAT alike) and never rewritten: the same Date, Message-ID and bytes on
 #                 every attempt.
-#   NNNNNNNN.try  attempts, next try (time.time() of the board), last code, reply, detail;
-#                 rewritten after each failed attempt. Losing it (a cut on FAT, where a rename
-#                 over a file removes the target first) only makes the next try come sooner.
+#   NNNNNNNN.try  attempts, next try (time.time() of the board), last code, reply, detail,
+#                 and after a partial delivery "due": the recipients still to be sent to (the
+#                 ones the server deferred with a 4xx; a retry goes to them only, RFC 5321
+#                 4.2.1); rewritten after each failed attempt. Losing it (a cut on FAT, where a
+#                 rename over a file removes the target first) makes the next try come sooner
+#                 and, after a partial delivery, go to every recipient again: duplicates, no loss.
 # A retried message keeps its Message-ID: when a server took the data but its reply after the
 # final "." never came (RFC 5321 4.1.1.4 leaves that open, and 6.1 puts duplicates over losses),
 # the recipient may get it twice, and the same Message-ID lets mail software see the duplicate.
 import json
 import os
 import time
-from binascii import a2b_base64, b2a_base64
+from binascii import a2b_base64, b2a_base64, crc32
 
 from mailer.client import Result
 from mailer.compat import const
 from mailer.errors import INTERNAL, OUTBOX_FULL, SETTINGS, MailError
-from mailer.flashfile import exists, make_dir, read_json, remove, write_atomic
+from mailer.flashfile import exists, make_dir, remove, write_atomic
 from mailer.message import Message
 
 BATCH = const(4)  # messages per delivery round (one SMTP session; each is loaded into RAM)
@@ -59,6 +64,21 @@ def from_dict(d):
                        d["date"], d["message_id"], boundary=d["boundary"])
     except (KeyError, TypeError, ValueError) as e:
         raise MailError(SETTINGS, "stored message: %r" % (e,)) from None
+
+
+def _pack(obj):
+    body = json.dumps(obj).encode()
+    return b"%08x " % crc32(body) + body
+
+
+def _unpack(path):
+    # The JSON of a record written by _pack(); ValueError when its checksum does not match.
+    with open(path, "rb") as f:
+        head = f.read(9)
+        body = f.read()
+    if head[8:] != b" " or head[:8] != b"%08x" % crc32(body):
+        raise ValueError("checksum mismatch")
+    return json.loads(body)
 
 
 class Outbox:
@@ -106,7 +126,7 @@ class Outbox:
 
     def add(self, msg):
         """Put msg (a Message) on flash; returns its name. A full outbox: MailError #865."""
-        data = json.dumps(to_dict(msg)).encode()
+        data = _pack(to_dict(msg))
         count, size = self.used()
         lim = self.limits
         if count >= lim["max_messages"] or size + len(data) > lim["max_bytes"]:
@@ -118,15 +138,23 @@ class Outbox:
         return name
 
     def state(self, name, failed=False):
-        """{"attempts", "next", "code", "reply", "detail"} of a message (attempts 0: none yet)."""
-        st = read_json(self._path(name, "try", failed))
+        """{"attempts", "next", "code", "reply", "detail"} of a message (attempts 0: none yet),
+        with "due" (the recipients still to be sent to) after a partial delivery."""
+        try:
+            st = _unpack(self._path(name, "try", failed))
+        except (OSError, ValueError):
+            st = None
         if not isinstance(st, dict) or type(st.get("attempts")) is not int or type(st.get("next")) is not int:
             return {"attempts": 0, "next": 0}
         return st
 
     def message(self, name, failed=False):
-        with open(self._path(name, "msg", failed)) as f:
-            return from_dict(json.load(f))
+        """The stored Message, its recipients limited to the ones still due."""
+        msg = from_dict(_unpack(self._path(name, "msg", failed)))
+        due = self.state(name, failed).get("due")
+        if due and isinstance(due, list):
+            msg.due = [str(a).encode() for a in due]
+        return msg
 
     def due(self, first=None):
         """Names to try now, oldest first (first, if given, goes first), at most BATCH."""
@@ -168,7 +196,8 @@ class Outbox:
                 os.remove(self._path(n, "msg"))
                 remove(self._path(n, "try"))
             elif r.error.retry:
-                self._later(n, r.error)
+                # Some recipients deferred (the others have it): from now on only they are due.
+                self._later(n, r.error, [a.decode() for a, _ in r.deferred])
             else:
                 self._fail(n, r.error)
             out.append((n, r))
@@ -176,10 +205,12 @@ class Outbox:
 
     def _record(self, st, err):
         st["code"], st["reply"], st["detail"] = err.code, err.reply, err.detail
-        return json.dumps(st).encode()
+        return _pack(st)
 
-    def _later(self, name, err):
+    def _later(self, name, err, due):
         st = self.state(name)
+        if due:
+            st["due"] = due
         st["attempts"] += 1
         lim = self.limits
         delay = min(lim["retry_max_s"], lim["retry_base_s"] << min(st["attempts"] - 1, 20))

@@ -2,8 +2,10 @@
 # value by table. Only a settings file without a valid stamp (a new or hand-edited file) and the
 # host tools import this module: a board that loads the file save() wrote never does (see
 # mailer.settings). Every problem names its key; the caller turns the first into #861.
+import json
+
 from mailer.errors import MailError
-from mailer.message import mailbox
+from mailer.message import MAX_RCPT, mailbox
 from mailer.settings import STAMP, VERSION
 
 DEFAULTS = {
@@ -35,6 +37,7 @@ _RULES = {
     "smtp.pin_sha256": "sha256",
     "smtp.timeout_s": (1, 600),
     "smtp.deadline_s": (1, 3600),
+    "smtp.ehlo_name": "ehlo",
     "mail.from": "address",
     "mail.to": "address",
     "outbox.max_messages": (1, 1000),
@@ -93,9 +96,83 @@ def _check(key, v, default, bad):
             h = x.replace(":", "")
             if len(h) != 64 or h.strip("0123456789abcdefABCDEF"):
                 bad.append(key + ": must be 64 hex digits (SHA-256 of the certificate)")
+        elif x and rule == "ehlo" and not _ehlo_ok(x):
+            bad.append(key + ": must be a domain or an address literal ([192.0.2.1])")
         elif rule == "name" and (not x or "/" in x or "\\" in x or ".." in x):
             bad.append(key + ": must be a file name under boards/ without .json")
     return list(v) if type(v) is list else v
+
+
+def _ehlo_ok(x):
+    # RFC 5321 4.1.1.1 and 4.1.3: a domain (RFC 1035 2.3.1 labels) or an address literal.
+    if x[0] == "[" and x[-1] == "]":
+        x = x[1:-1]
+        if x[:5] == "IPv6:":
+            return len(x) > 7 and not x[5:].strip("0123456789abcdefABCDEF:.")
+        parts = x.split(".")
+        return len(parts) == 4 and all(p.isdigit() and len(p) < 4 and int(p) < 256 for p in parts)
+    for label in x.split("."):
+        if not 0 < len(label) < 64 or label[0] == "-" or label[-1] == "-" or any(
+                not (c.isalpha() or c.isdigit() or c == "-") or c > "~" for c in label):
+            return False
+    return len(x) < 254
+
+
+DEPTH = 8  # a settings file nests 3 deep (the file, a group, a list)
+
+
+def scan(data):
+    """The problems a JSON parser hides in data (a settings file's bytes): every key that
+    occurs twice in one object, as "key: duplicate key" (json keeps the last one silently, and
+    a second "smtp" group could turn TLS off). ValueError when brackets nest deeper than DEPTH
+    (the parser would run out of stack or heap). Run before parsing a file that is not stamped."""
+    bad = []
+    stack = []  # per open bracket: [key path of the object, keys seen] or None for a list
+    key = False  # the next string is a key
+    name = ""  # the last key read, the path of an object that opens next
+    i, n = 0, len(data)
+    while i < n:
+        c = data[i]
+        if c == 0x22:  # '"': find the closing quote, not one escaped by a backslash
+            j = i
+            while True:
+                j = data.find(b'"', j + 1)
+                k = j
+                while j > 0 and data[k - 1] == 0x5C:
+                    k -= 1
+                if (j - k) % 2 == 0:
+                    break
+            if j < 0:
+                raise ValueError("unterminated string")
+            if key and stack[-1] is not None:
+                top = stack[-1]
+                name = top[0] + json.loads(data[i:j + 1])
+                if name in top[1]:
+                    bad.append(name + ": duplicate key")
+                top[1].append(name)
+                key = False
+            i = j
+        elif c in b"{[":
+            if len(stack) >= DEPTH:
+                raise ValueError("nested deeper than %d" % DEPTH)
+            stack.append([name + "." if stack else "", []] if c == 0x7B else None)
+            key = c == 0x7B
+        elif c in b"}]":
+            stack and stack.pop()
+        elif c == 0x2C:  # ","
+            key = bool(stack) and stack[-1] is not None
+        i += 1
+    return bad
+
+
+def parse(data):
+    """(content, problems): a settings file's bytes (not stamped) scanned, then parsed;
+    ValueError when they are not a JSON object or nest too deep."""
+    bad = scan(data)
+    d = json.loads(data)
+    if not isinstance(d, dict):
+        raise ValueError("not a JSON object")
+    return d, bad
 
 
 def build(raw):
@@ -131,6 +208,8 @@ def build(raw):
     for when, value, key in _NEEDS:
         if (value is None or _get(out, when) == value) and not _get(out, key):
             bad.append(key + ": missing" + (" (needed when %s is %s)" % (when, value) if value else ""))
+    if len(out["mail"]["to"]) > MAX_RCPT:
+        bad.append("mail.to: too many recipients (at most %d)" % MAX_RCPT)
     if out["outbox"]["retry_max_s"] < out["outbox"]["retry_base_s"]:
         bad.append("outbox.retry_max_s: must not be less than outbox.retry_base_s")
     return out, bad

@@ -6,13 +6,18 @@
 # the CRC-32 of every byte after it. load() trusts a file whose stamp matches (nothing changed
 # since it was checked) and imports the schema only for any other file (new, hand-edited,
 # truncated). A stamp is no signature: it tells "written by save()" from "changed since".
+# A file larger than 16 KiB is not read, and one not stamped is parsed by schema.parse, which
+# first scans it for nesting too deep and duplicate keys: no file ends in a MemoryError.
 import json
+import os
 from binascii import crc32
 
+from mailer.compat import const
 from mailer.errors import SETTINGS, MailError
 from mailer.flashfile import read_with_fallback, write_atomic
 
 VERSION = 1
+_MAX = const(16384)
 STAMP = "stamp"
 _HEAD = b'{"stamp": "'  # then 8 hex digits, then _SEP, then the rest of the object
 _SEP = b'", '
@@ -50,46 +55,61 @@ def _stamped(data):
             and data[n:n + 8] == b"%08x" % crc32(memoryview(data)[n + 11:]))
 
 
-def check(raw):
-    """raw (a settings file's content) checked and completed with the defaults, as a plain
-    dict; MailError(#861, "key: problem") naming the first problem. Loads mailer.schema for
-    the call only: its tables leave the heap with it."""
+def _schema(fn, arg):
+    # mailer.schema's fn(arg), with the module loaded for the call only: its tables leave the
+    # heap with it.
     import sys
 
     from mailer import schema
 
     try:
-        d, bad = schema.build(raw)
+        return getattr(schema, fn)(arg)
     finally:
         import mailer
 
         del sys.modules["mailer.schema"]
         del mailer.schema
+
+
+def check(raw, bad=()):
+    """raw (a settings file's content) checked and completed with the defaults, as a plain
+    dict; MailError(#861, "key: problem") naming the first problem (of bad, the problems
+    found in the file's bytes, first)."""
+    d, more = _schema("build", raw)
+    bad = list(bad) + more
     if bad:
         raise MailError(SETTINGS, bad[0])
     return d
 
 
 def _parse(data):
-    d = json.loads(data)
-    if not isinstance(d, dict):
-        raise ValueError("not a JSON object")
-    return d, _stamped(data)
+    # (content, None) for a stamped file, else schema.parse: (content, problems in the bytes).
+    return (json.loads(data), None) if _stamped(data) else _schema("parse", data)
+
+
+def _fits(path):
+    try:
+        return os.stat(path)[6] <= _MAX
+    except OSError:
+        return True  # missing: reading it says so (ENOENT)
 
 
 def load(path="settings.json", backup=None, stamp=False):
-    """Settings from path (or its backup, path + ".bak" by default, when path is missing or
-    not JSON). A file save() wrote is taken as it is; any other is checked (MailError #861
-    naming the first problem) and, with stamp=True (a board at boot), saved stamped so the
-    next load is the cheap one."""
+    """Settings from path (or its backup, path + ".bak" by default, when path is missing, not
+    JSON, larger than 16 KiB or nested too deep). A file save() wrote is taken as it is; any
+    other is checked (MailError #861 naming the first problem) and, with stamp=True (a board
+    at boot), saved stamped so the next load is the cheap one."""
     backup = backup or path + ".bak"
+    names = [p for p in (path, backup) if _fits(p)]
     try:
-        (raw, ok), _ = read_with_fallback(path, backup, _parse)
+        if not names:
+            raise ValueError("larger than %d bytes" % _MAX)
+        (raw, bad), _ = read_with_fallback(*names, parse=_parse)
     except (OSError, ValueError) as e:
         raise MailError(SETTINGS, "%s: unreadable and no good backup (%s)" % (path, e)) from None
     raw.pop(STAMP, None)
-    if not ok or raw.get("version") != VERSION:
-        raw = check(raw)
+    if bad is not None or raw.get("version") != VERSION:
+        raw = check(raw, bad or ())
         if stamp:
             save(raw, path, backup, checked=True)
     return _copy(raw, False, Settings)
