@@ -56,16 +56,23 @@ demo: venv
 devserver: venv
 	$(VPY) -m tools.devserver
 
-# Bench test against any server: make send SETTINGS=path.json TO=addr [SUBJECT=..] [BODY=..]
-# [ATTACH=a,b] [CC=..] [BCC=..] [VERBOSE=1]. Exit 0 sent, 75 worth retrying, 1 permanent.
-# CC is also make's C compiler ("cc" by default): only a CC given by the user is a Cc address.
-MAIL_CC := $(if $(filter default,$(origin CC)),,$(CC))
+# Bench test against any server: make send SETTINGS=path.json TO=addr [SUBJECT=..] [BODY=..|BODY=-]
+# [BODY_FILE=path] [ATTACH=a,b] [CC=..] [BCC=..] [VERBOSE=1]. Exit 0 sent, 75 worth retrying, 1
+# permanent. tools/send.py does it (also usable by itself: --help). The values go to it through
+# the environment, unexpanded ($(value ...)), so they arrive byte for byte as typed: no shell
+# and no make expansion reads them. CC is also make's C compiler ("cc" by default): only a CC
+# given by the user is a Cc address.
+export MAIL_SETTINGS := $(value SETTINGS)
+export MAIL_TO := $(value TO)
+export MAIL_SUBJECT := $(value SUBJECT)
+export MAIL_BODY := $(value BODY)
+export MAIL_BODY_FILE := $(value BODY_FILE)
+export MAIL_ATTACH := $(value ATTACH)
+export MAIL_CC := $(if $(filter default,$(origin CC)),,$(value CC))
+export MAIL_BCC := $(value BCC)
+export MAIL_VERBOSE := $(value VERBOSE)
 send: venv
-	@test -n "$(SETTINGS)" || { echo "usage: make send SETTINGS=path.json TO=addr [SUBJECT=..] [BODY=..] [ATTACH=..]"; exit 2; }
-	@MICROPYPATH=$(CURDIR)/firmware:$(CURDIR)/tools/simboard_path:.frozen $(MICROPYTHON) tools/mp_send.py "settings=$(SETTINGS)" \
-		"boards=$(CURDIR)/boards" $(if $(TO),"to=$(TO)") $(if $(SUBJECT),"subject=$(SUBJECT)") \
-		$(if $(BODY),"body=$(BODY)") $(if $(ATTACH),"attach=$(ATTACH)") $(if $(MAIL_CC),"cc=$(MAIL_CC)") \
-		$(if $(BCC),"bcc=$(BCC)") $(if $(filter-out 0,$(VERBOSE)),"verbose=1")
+	@$(VPY) -m tools.send --from-make
 
 # Deploy to a board (or the simulated one: PORT=<pty from make simboard> BOARD=unix).
 deploy: venv

@@ -10,6 +10,9 @@
 #   ("close",)                  drop the connection: the client reads EOF (no reply, no TLS
 #                               close_notify)
 #   ("starttls", ssl_context)   real TLS upgrade, server side; the rest of the script is in TLS
+#   ("abort_tls", ssl_context)  the server's side of a handshake up to its first flight, then a
+#                               reset (RST) once the client answers it: with client_ca, what
+#                               servers do that drop a client without the certificate they want
 # FaultServer(script, implicit=ctx) wraps each connection in TLS at once (RFC 8314).
 # After the script the server keeps reading until the client hangs up (or `linger` passes).
 # What the client sent is recorded in .received (decrypted once TLS is up), its command lines
@@ -21,11 +24,13 @@ import os
 import select
 import socket
 import ssl
+import struct
 import threading
 import time
 
 import mpy
 
+from tools import send as send_tool
 from tools.certs import server_context  # the suites make contexts through here
 
 _MAX_LINE = 1 << 16
@@ -208,6 +213,26 @@ class FaultServer:
     def _starttls(self, c, ctx):
         return self._handshake(c, ctx)
 
+    def _abort_tls(self, c, ctx):
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = ctx.wrap_bio(inc, out, server_side=True)
+        while not out.pending:  # until the ClientHello is whole and answered
+            data = c.recv(4096)
+            if not data:
+                raise _Gone()
+            inc.write(data)
+            try:
+                obj.do_handshake()
+            except ssl.SSLWantReadError:
+                pass
+        c.sendall(out.read())  # ServerHello ... CertificateRequest (TLS 1.2 and 1.3 alike)
+        self._read_some(c, record=False)  # the client's answer: its (empty) Certificate
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()  # with linger 0: a reset, not a FIN
+        self.handshake_error = "reset after the server's first flight"
+        self._gone()  # nothing more can be seen of the client after a reset
+        return None
+
     def _handshake(self, c, ctx):
         # A failed handshake closes the SSL socket; a duplicate of the descriptor keeps the
         # connection open so that we can still see whether the client hangs up.
@@ -300,7 +325,7 @@ class Case:
     secret_free: neither AUTH, MAIL nor the password may reach the server's ears."""
 
     def __init__(self, name, steps, code=None, retry=None, smtp=None, fast=True, rcpts=1,
-                 secret_free=False, refused=0, by_deadline=False):
+                 secret_free=False, refused=0, by_deadline=False, wire_end=None):
         self.name = name
         self.steps = steps
         self.code = code
@@ -311,6 +336,7 @@ class Case:
         self.secret_free = secret_free
         self.refused = refused
         self.by_deadline = by_deadline  # only the overall deadline (3 x timeout_s) can end it
+        self.wire_end = wire_end  # what the client sent last (b"": nothing at all), or None
 
 
 def _pre(ctx):
@@ -436,6 +462,27 @@ def reply_cases(ctx):
         small = to_starttls(ctx) + auth_plain_ok(b"250-fault.test\r\n250-SIZE 100\r\n250 AUTH PLAIN\r\n")
     out.append(Case("size-limit", small, 864, False))
     out.append(Case("final-552", pre + _mail_steps("final", b"552 5.3.4 Message too big\r\n"), 864, False))
+    # A 530 banner is the server refusing to talk, not a failed login (#839).
+    out.append(Case("greeting-530", [("send", b"530 5.7.0 Authentication required\r\n")], 801, False,
+                    secret_free=True))
+    # The old AUTH= spelling (and extra spaces) is an AUTH capability like any other.
+    old = b"250-fault.test\r\n250-PIPELINING\r\n250-AUTH=PLAIN  LOGIN\r\n250 SIZE 100000\r\n"
+    if ctx is None:
+        old_auth = [("send", GREETING), ("expect", b"EHLO"), ("send", old), ("expect", b"AUTH PLAIN"),
+                    ("send", b"235 2.7.0 Ok\r\n")]
+    else:
+        old_auth = to_starttls(ctx) + auth_plain_ok(old)
+    out.append(Case("caps-auth-equals", old_auth + transaction(), None))
+    # Stay in step: a reply nobody asked for stops the session (#801) before the next command,
+    # and nothing more is sent; the replies of one pipelined group arriving together are fine.
+    group = [("expect", b"MAIL"), ("expect", b"RCPT"), ("expect", b"DATA")]
+    replies = b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 Go\r\n"
+    out.append(Case("stray-after-greeting", [("send", GREETING + b"250 2.0.0 Ok\r\n")], 801, True,
+                    wire_end=b""))
+    out.append(Case("pipelined-together", pre + group + [
+        ("send", replies), ("data",), ("send", OK_FINAL), ("expect", b"QUIT")], None))
+    out.append(Case("stray-after-group", pre + group + [("send", replies + OK_FINAL)], 801, True,
+                    wire_end=b"DATA\r\n"))
     return out
 
 
@@ -477,9 +524,30 @@ def starttls_cases(ctx):
             ("expect", b"EHLO"), ("send", post), ("expect", b"AUTH CRAM-MD5"),
             ("send", b"334 PDEyMzQ1LjY3OEBmYXVsdC50ZXN0Pg==\r\n"), ("expect", b""),
             ("send", b"235 Ok\r\n")] + transaction(), None, smtp=cram))
+        # A 235 behind the EHLO reply after TLS would pass for the answer to AUTH.
+        out.append(Case("stray-235-after-tls", to_starttls(ctx) + [
+            ("expect", b"EHLO"), ("send", EHLO_AUTH + b"235 2.7.0 Authentication successful\r\n")],
+            801, True, secret_free=True, wire_end=b"EHLO board.test\r\n"))
         out.append(Case("caps-auth-only-before-tls", to_starttls(ctx, pre) + [
             ("expect", b"EHLO"), ("send", b"250-fault.test\r\n250 SIZE 1000\r\n")], 839, False, smtp=cram))
     return out
+
+
+ABORT_MODES = ("starttls-tls12", "starttls-tls13", "implicit-tls13")
+
+
+def abort_case(certs, mode):
+    """A server that demands a client certificate and resets the connection when the client
+    answers without one, in the middle of its handshake (TLS 1.2: inside it; TLS 1.3: after
+    the client's side of it is over), over STARTTLS or implicit TLS: #841, not retried."""
+    ctx = server_context(certs, client_ca=True)
+    if mode.endswith("tls12"):
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    if mode.startswith("implicit"):
+        return Case("abort-" + mode, [("abort_tls", ctx)], 841, False, secret_free=True,
+                    smtp={"tls": "implicit"})
+    return Case("abort-" + mode, to_starttls(ctx)[:-1] + [("abort_tls", ctx)], 841, False,
+                secret_free=True)
 
 
 def check(case, code, retry, refused, elapsed, srv, timeout_s, slack):
@@ -498,6 +566,8 @@ def check(case, code, retry, refused, elapsed, srv, timeout_s, slack):
     # The script's expectations held: the client sent the commands the case expected.
     assert not [e for e in srv.errors if e.startswith("expected")], (case.name, srv.errors)
     wire = srv.wire()
+    if case.wire_end is not None:  # nothing sent after it (no next command, no body, no QUIT)
+        assert wire.endswith(case.wire_end) and (case.wire_end or not wire), (case.name, wire[-80:])
     if case.secret_free:
         for word in (b"AUTH", b"MAIL", PASSWORD.encode()) + b64_forms():
             assert word not in wire, (case.name, word)
@@ -540,12 +610,27 @@ def make_settings(tmp_path, port, certs, smtp=None):
     return str(path)
 
 
+_LISTS = ("to", "cc", "bcc", "attach")
+
+
+def request(settings, *args):
+    """The request=FILE argument of tools/mp_send.py for settings (a path) and name=value
+    pairs (to=, cc=, bcc=, attach= as comma lists; verbose=1), written beside the settings."""
+    fields = {}
+    for a in args:
+        k, _, v = a.partition("=")
+        fields[k] = send_tool._split(v) if k in _LISTS else (v == "1" if k == "verbose" else v)
+    path = os.path.join(os.path.dirname(os.path.abspath(settings)), "request-%d.json" % len(os.listdir(
+        os.path.dirname(os.path.abspath(settings)))))
+    return "request=" + send_tool.write_request(path, settings, **fields)
+
+
 def mp_send(path, rcpts=1, heapsize=None):
     """tools/mp_send.py on the Unix port, verbose: (code or None, retry, refused lines, last
     line, stdout + stderr, elapsed seconds). No traceback, and the exit status matches."""
     t0 = time.monotonic()
-    r = mpy.run([SEND, "settings=" + path, "boards=" + BOARDS, "verbose=1",
-                 "to=" + ",".join(RCPTS[:rcpts]), "subject=Fault test"], heapsize=heapsize, timeout=30)
+    r = mpy.run([SEND, request(path, "verbose=1", "to=" + ",".join(RCPTS[:rcpts]), "subject=Fault test")],
+                heapsize=heapsize, timeout=30)
     elapsed = time.monotonic() - t0
     out = r.stdout + r.stderr
     assert "Traceback" not in out, out

@@ -7,11 +7,11 @@ import os
 
 import mpy
 import pytest
+import faultserver as fs
 from conftest import SMTP_PASSWORD, SMTP_USER
 
 pytestmark = pytest.mark.unixport
 SEND = os.path.join(mpy.ROOT, "tools", "mp_send.py")
-BOARDS = os.path.join(mpy.ROOT, "boards")
 
 
 def settings_for(tmp_path, server, smtp=None, **top):
@@ -31,7 +31,7 @@ def settings_for(tmp_path, server, smtp=None, **top):
 
 
 def send(path, *args, **kw):
-    r = mpy.run([SEND, "settings=" + path, "boards=" + BOARDS, *args], timeout=60, **kw)
+    r = mpy.run([SEND, fs.request(path, *args)], timeout=60, **kw)
     last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
     return r, last
 
@@ -114,3 +114,128 @@ def test_make_send_prints_the_result_last(smtpd, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.strip().splitlines()[-1].startswith("sent <")
     assert smtpd.messages[0]["rcpt_tos"] == ["you@example.com"]
+
+
+def test_make_send_takes_any_value_byte_for_byte(smtpd, tmp_path):
+    # Typed through a shell as a user would: a dollar, backquotes and quotes in the subject, a
+    # body over 256 bytes with several lines (the port crashes on such an argument, so values
+    # must not reach it on its command line), a Cc with a comma in a quoted name.
+    import subprocess
+
+    path = settings_for(tmp_path, smtpd)
+    subject = 'Cost $5 `id` and "hi" $(HOME)'
+    body = "line one\n" + "x" * 300 + "\nlast line\n"
+    cmd = ("make -s send SETTINGS=%s TO=you@example.com SUBJECT='%s' BODY='%s' "
+           "CC='\"Doe, Jane\" <jane@example.com>'" % (path, subject, body))
+    r = subprocess.run(cmd, shell=True, cwd=mpy.ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip().splitlines()[-1].startswith("sent <")
+    (m,) = smtpd.messages
+    msg = email.message_from_bytes(m["content"], policy=email.policy.default)
+    assert msg["Subject"] == subject
+    assert msg.get_content().replace("\r\n", "\n") == body
+    assert sorted(m["rcpt_tos"]) == ["jane@example.com", "you@example.com"]
+    assert msg["Cc"].addresses[0].display_name == "Doe, Jane"
+
+
+def test_make_send_body_from_stdin_or_file(smtpd, tmp_path):
+    import subprocess
+
+    path = settings_for(tmp_path, smtpd)
+    r = subprocess.run(["make", "-s", "send", "SETTINGS=" + path, "TO=you@example.com", "BODY=-"],
+                       input="from stdin\nsecond line\n", cwd=mpy.ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    body_file = tmp_path / "body.txt"
+    body_file.write_text("from a file\n" * 50)
+    r = subprocess.run(["make", "-s", "send", "SETTINGS=" + path, "TO=you@example.com",
+                        "BODY_FILE=" + str(body_file), "VERBOSE=0"],
+                       cwd=mpy.ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "C: EHLO" not in r.stdout  # VERBOSE=0 is off
+    bodies = [email.message_from_bytes(m["content"], policy=email.policy.default).get_content().replace("\r\n", "\n")
+              for m in smtpd.messages]
+    assert bodies == ["from stdin\nsecond line\n", "from a file\n" * 50]
+
+
+def test_send_tool_help_and_usage():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "tools.send", "--help"], cwd=mpy.ROOT, capture_output=True,
+                       text=True, check=True)
+    assert "--body-file" in r.stdout and "--settings" in r.stdout
+    r = subprocess.run(["make", "-s", "send"], cwd=mpy.ROOT, capture_output=True, text=True)
+    assert r.returncode != 0 and "usage: make send SETTINGS=" in r.stderr
+
+
+# -- partial delivery, strict addresses, local file problems --------------------------------
+def _plain(tmp_path, port):
+    return fs.make_settings(tmp_path, port, {"ca_der": ""},
+                            {"tls": "off", "auth": "none", "verify": "off", "ca_file": ""})
+
+
+def _script(rcpt_replies):
+    import faultserver as fs
+
+    steps = [("send", fs.GREETING), ("expect", b"EHLO"), ("send", b"250-fault.test\r\n250 PIPELINING\r\n"),
+             ("expect", b"MAIL"), ("send", b"250 Ok\r\n")]
+    for r in rcpt_replies:
+        steps += [("expect", b"RCPT"), ("send", r)]
+    return steps + [("expect", b"DATA"), ("send", b"354 go\r\n"), ("data",), ("send", fs.OK_FINAL),
+                    ("expect", b"QUIT")]
+
+
+@pytest.mark.parametrize("second,code,last", [
+    (b"451 4.2.0 Mailbox busy\r\n", 75,
+     "#801 Error communicating with the SMTP server (451 4.2.0 Mailbox busy)"),
+    (b"550 5.1.1 No such user\r\n", 0, None),
+])
+def test_make_send_with_one_recipient_deferred_or_refused(tmp_path, second, code, last):
+    from faultserver import FaultServer
+
+    with FaultServer(_script([b"250 Ok\r\n", second]), linger=2) as srv:
+        r, got = send(_plain(tmp_path, srv.port), 'to="Doe, Jane" <jane@fault.test>,boss@fault.test')
+        srv.wait_eof()
+    lines = r.stdout.strip().splitlines()
+    assert r.returncode == code, r.stdout + r.stderr
+    assert "refused boss@fault.test: " + second.decode().strip() in lines
+    assert lines.index("refused boss@fault.test: " + second.decode().strip()) < len(lines) - 1
+    assert got == last if last else got.startswith("sent <")
+    assert [c for c in srv.commands if c.startswith(b"RCPT")] == [b"RCPT TO:<jane@fault.test>\r\n",
+                                                                   b"RCPT TO:<boss@fault.test>\r\n"]
+    # The name with its comma as an encoded-word (RFC 2047 5(3)): one mailbox, "Doe, Jane".
+    assert b"\r\nTo: =?utf-8?B?RG9lLCBKYW5l?= <jane@fault.test>, boss@fault.test\r\n" in srv.bodies[0]
+
+
+@pytest.mark.parametrize("to,detail", [
+    ("alice@fault.test(<bob@fault.test>", "to: not an address: alice@fault.test(<bob@fault.test>"),
+    ("ops\x1b@fault.test", "to: control character in address"),
+    ("ops@fault.test\x7f", "to: control character in address"),
+])
+def test_make_send_refuses_ambiguous_and_bad_addresses_before_connecting(tmp_path, to, detail):
+    from faultserver import FaultServer
+
+    with FaultServer([("send", b"220 fault.test\r\n")], linger=0.5) as srv:
+        r, last = send(_plain(tmp_path, srv.port), "to=" + to)
+        assert (r.returncode, last) == (1, "#861 Settings invalid (%s)" % detail)
+        assert srv.accepted == 0
+
+
+def test_make_send_with_too_many_recipients_in_the_settings_is_861(tmp_path):
+    # (Through the settings: the Unix port cannot take an argument of more than ~200 bytes.)
+    path = _plain(tmp_path, 1)
+    cfg = json.loads(open(path).read())
+    cfg["mail"]["to"] = ["r%d@fault.test" % i for i in range(101)]
+    open(path, "w").write(json.dumps(cfg))
+    r, last = send(path)
+    assert (r.returncode, last) == (1, "#861 Settings invalid (mail.to: too many recipients (at most 100))")
+
+
+def test_make_send_attachment_that_is_a_folder_is_861(tmp_path):
+    from faultserver import FaultServer
+
+    with FaultServer([("send", b"220 fault.test\r\n")], linger=0.5) as srv:
+        r, last = send(_plain(tmp_path, srv.port), "attach=" + str(tmp_path))
+        assert (r.returncode, last) == (1, "#861 Settings invalid (attachment is a folder: %s)" % tmp_path)
+        assert srv.accepted == 0

@@ -13,6 +13,7 @@ sys.path.insert(0, ROOT)
 from tools.certs import make_certs  # noqa: E402
 from tools.devserver import DevServer, summary  # noqa: E402
 from tools.render_display import pixels, png  # noqa: E402
+from tools.send import write_request  # noqa: E402
 from tools.simboard import SIM_PATH  # noqa: E402
 
 USER = "device@example.com"
@@ -59,11 +60,11 @@ def main():
             print("dev mail server on 127.0.0.1:%d (STARTTLS and AUTH required)" % server.port)
             print("--- board (MicroPython Unix port, board 'unix') ---", flush=True)
             env = dict(os.environ, MICROPYPATH=":".join((os.path.join(ROOT, "firmware"), SIM_PATH, ".frozen")))
+            req = write_request(os.path.join(tmp, "request.json"), path, display=dump,
+                                subject="Hello from the simulated board",
+                                body="This message went over STARTTLS with SMTP AUTH.\n")
             rc = subprocess.call(
-                [micropython, os.path.join(ROOT, "tools", "mp_send.py"), "settings=" + path,
-                 "subject=Hello from the simulated board", "boards=" + os.path.join(ROOT, "boards"),
-                 "display=" + dump,
-                 "body=This message went over STARTTLS with SMTP AUTH.\n"],
+                [micropython, os.path.join(ROOT, "tools", "mp_send.py"), "request=" + req],
                 env=env, cwd=tmp, timeout=120,
             )
             show_display(dump)

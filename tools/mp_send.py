@@ -1,33 +1,35 @@
 # Runs ON THE MICROPYTHON UNIX PORT (started by `make send` and `make demo`, with firmware/ and
 # the simulated board's tools/simboard_path/ on MICROPYPATH): the firmware as a simulated board
 # sends one message with a settings file.
-# Arguments are name=value pairs: settings= to= [cc=] [bcc=] [subject=] [body=] [attach=a,b]
-# [boards=dir] [display=dump file] [verbose=1]. The last line printed is "sent <Message-ID>" or the device code,
-# its meaning and the server's reply; the exit status is 0 only when the message was accepted.
+# Its one argument is request=PATH: a JSON file (tools/send.py writes it) with settings, to, cc,
+# bcc, attach (lists), subject, body, boards, display (a dump file, for the demo), verbose.
+# Values never travel on the command line: the port crashes on an argument of 256 bytes or more.
+# The last line printed is "sent <Message-ID>" or the device code, its meaning and the server's
+# reply; the exit status is 0 only when the message was accepted for every recipient (some
+# refused for good, 5xx: still 0; some deferred, 4xx: 75).
+import json
 import sys
 
 from mailer import board, client, settings
-from mailer.errors import INTERNAL, MailError
+from mailer.errors import INTERNAL, SETTINGS, MailError
 from mailer.attach import Attachment
 from mailer.message import Message
 
 
 def _args(argv):
-    out = {"subject": "Test from mailer", "body": "Sent by the mailer firmware.\n", "boards": "boards"}
-    for a in argv:
-        k, _, v = a.partition("=")
-        out[k] = v
+    out = {"subject": "Test from mailer", "body": "Sent by the mailer firmware.\n", "boards": "boards",
+           "to": [], "cc": [], "bcc": [], "attach": []}
+    if len(argv) != 1 or argv[0][:8] != "request=":
+        raise MailError(SETTINGS, "usage: mp_send.py request=PATH (tools/send.py writes it)")
+    with open(argv[0][8:]) as f:
+        out.update(json.load(f))
     return out
 
 
-def _list(v):
-    return [x.strip() for x in (v or "").split(",") if x.strip()]
-
-
 def main(argv):
-    a = _args(argv)
     status = None
     try:
+        a = _args(argv)
         cfg = settings.load(a.get("settings", "settings.json"))
         b = board.load_board(cfg["board"], a["boards"])
         if a.get("display"):
@@ -39,12 +41,12 @@ def main(argv):
         mail = cfg["mail"]
         msg = Message(
             mail["from"],
-            _list(a.get("to")) or mail["to"],
+            a["to"] or mail["to"],
             subject=(mail.get("subject_prefix") or "") + a["subject"],
             body=a["body"],
-            cc=_list(a.get("cc")),
-            bcc=_list(a.get("bcc")),
-            attachments=[Attachment(path=p) for p in _list(a.get("attach"))],
+            cc=a["cc"],
+            bcc=a["bcc"],
+            attachments=[Attachment(path=p) for p in a["attach"]],
         )
         log = print if a.get("verbose") else None
         res = client.deliver(cfg, [msg], log=log)[0]

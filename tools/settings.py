@@ -66,9 +66,51 @@ def cmd_new(a):
     return 0
 
 
+def host_problems(path, cfg):
+    """What the firmware cannot check from the board but will fail on: the CA file (relative
+    to the settings file's folder, as deploy and push copy it) and the board definition."""
+    bad = []
+    smtp = cfg["smtp"]
+    if smtp["verify"] == "ca" and smtp["tls"] != "off":
+        ca = smtp["ca_file"]
+        full = ca if os.path.isabs(ca) else os.path.join(os.path.dirname(os.path.abspath(path)), ca)
+        try:
+            with open(full, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            bad.append("smtp.ca_file: cannot read %s (%s)" % (full, e.strerror or e))
+        else:
+            if not _is_certificate(data):
+                bad.append("smtp.ca_file: %s is not a certificate (PEM or DER)" % full)
+    if not os.path.exists(os.path.join(ROOT, "boards", cfg["board"] + ".json")):
+        bad.append("board: no boards/%s.json (see boards/README.md)" % cfg["board"])
+    return bad
+
+
+def _is_certificate(data):
+    from cryptography import x509
+
+    try:
+        if data[:10] == b"-----BEGIN":
+            x509.load_pem_x509_certificate(data)
+        else:
+            x509.load_der_x509_certificate(data)
+        return True
+    except ValueError:
+        return False
+
+
 def cmd_check(a):
-    raw = _read(a.file)
-    bad = schema.problems(raw)
+    # The board's own checks (schema.parse: duplicate keys, nesting; schema.build: every value),
+    # then what only the host can see (host_problems).
+    try:
+        with open(a.file, "rb") as f:
+            raw, bad = schema.parse(f.read())
+    except (OSError, ValueError) as e:
+        print("%s: %s" % (a.file, e))
+        return 1
+    cfg, more = schema.build(raw)
+    bad = bad + more or host_problems(a.file, cfg)
     for p in bad:
         print("%s: %s" % (a.file, p))
     if not bad:
@@ -97,16 +139,29 @@ def cmd_show(a):
     return 0
 
 
-def push_argv(path, port, resume=False):
-    # mpremote's soft reset would end a Unix-port board: `resume` skips it.
-    return [sys.executable, "-m", "mpremote", "connect", port] + (["resume"] if resume else []) + \
-        ["fs", "cp", path, ":settings.json"]
+def push_argv(path, port, resume=False, ca=None):
+    # The settings, and the CA file they name (beside them on the host, under the same relative
+    # name on the board), as make deploy copies them. mpremote's soft reset would end a
+    # Unix-port board: `resume` skips it.
+    argv = [sys.executable, "-m", "mpremote", "connect", port] + (["resume"] if resume else [])
+    argv += ["fs", "cp", path, ":settings.json"]
+    if ca:
+        argv += ["+", "fs", "cp", ca[0], ":" + ca[1]]
+    return argv
 
 
 def cmd_push(a):
     if cmd_check(a):
         return 1
-    return 1 if subprocess.run(push_argv(a.file, a.port, a.resume)).returncode else 0
+    smtp = schema.build(_read(a.file))[0]["smtp"]
+    ca = None
+    if smtp["verify"] == "ca" and smtp["tls"] != "off":
+        name = smtp["ca_file"]
+        if os.path.isabs(name) or ".." in name:
+            print("%s: smtp.ca_file: %s must be a path on the board, relative, like ca.der" % (a.file, name))
+            return 1
+        ca = (os.path.join(os.path.dirname(os.path.abspath(a.file)), name), name)
+    return 1 if subprocess.run(push_argv(a.file, a.port, a.resume, ca)).returncode else 0
 
 
 def main(argv=None):
