@@ -1,7 +1,8 @@
 # Runs ON THE MICROPYTHON UNIX PORT (host_tests/test_powercut.py): settings.save() cut by a
 # power failure after every possible number of block writes, on the filesystem named by
 # argv[1] ("lfs2" or "fat"). Each result is "old" or "new" (+ " backup" when the main file
-# could not be read, so load() had to take the backup), or what went wrong. argv[2] "nobackup" saves without a backup instead
+# could not be read, so load() had to take the backup), or what went wrong. argv[2] "nobackup"
+# saves without a backup instead
 # (write_atomic's last rename lands on the old file), to show what the backup is for on FAT.
 import json
 import sys

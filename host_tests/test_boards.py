@@ -256,7 +256,6 @@ print(json.dumps({
 """
 
 
-@pytest.mark.unixport
 def test_unix_board_is_simulated_led_display_console(tmp_path):
     dump = tmp_path / "screen.bin"
     r = mpy.run_code(UNIX_SCRIPT % {"boards": BOARDS, "dump": str(dump), "reply": REPLY},
@@ -295,7 +294,6 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.unixport
 def test_every_board_runs_on_the_simulated_board():
     # A board definition never says it is simulated: the same file runs on the Unix port with
     # the simulated board's path (here every pin, I2C and NeoPixel call board.py makes for it).

@@ -19,7 +19,6 @@ def test_compiles_with_mpy_cross(path, tmp_path):
     assert out.read_bytes()[:1] == b"M"
 
 
-@pytest.mark.unixport
 def test_package_imports_from_mpy_only(tmp_path):
     mpy.compile_firmware(tmp_path)
     pkg = tmp_path / "mailer"

@@ -208,7 +208,6 @@ t.close()
 """
 
 
-@pytest.mark.unixport
 @pytest.mark.parametrize("variant", ["server", "wrongname"])
 def test_micropython_tls_handshake_with_der_ca(smtpd_factory, certs, tmp_path, variant):
     server = smtpd_factory(cert=variant, implicit=False)

@@ -12,7 +12,6 @@ import mpy
 import pytest
 from faultserver import SEND, TIMEOUT_S, Case, FaultServer, make_settings, mp_send
 
-pytestmark = pytest.mark.unixport
 SLACK = 1.0  # interpreter start-up and TLS set-up on a loaded 2-core machine
 
 

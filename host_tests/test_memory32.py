@@ -24,8 +24,7 @@ KIB = 1024
 BUDGET_KIB = {"idle": 20, "W1": 51, "W2": 59}
 MP32 = mpbuild.mp32_path()
 WHY = mpbuild.can_run(MP32)
-pytestmark = [pytest.mark.unixport,
-              pytest.mark.skipif(WHY is not None, reason="32-bit Unix port: %s" % WHY)]
+pytestmark = pytest.mark.skipif(WHY is not None, reason="32-bit Unix port: %s" % WHY)
 TO = "ops@example.com"
 
 

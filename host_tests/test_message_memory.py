@@ -12,7 +12,6 @@ sys.path.insert(0, os.path.join(mpy.ROOT, "bench"))
 import memory  # noqa: E402
 from mp_message_hash import build, digest
 
-pytestmark = pytest.mark.unixport
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODULES = ["__init__", "compat", "errors", "mime", "message", "attach",

@@ -6,10 +6,8 @@
 # both: a duplicate for the first one at worst, never a loss.
 import os
 
-import pytest
 from powercut_rig import run_script
 
-pytestmark = pytest.mark.unixport
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mp_outbox_powercut.py")
 
 

@@ -223,7 +223,7 @@ def sessions(server, before):
     return [ln for ln in server.log()[before:].splitlines() if "Login: user=" in ln]
 
 
-RUNNERS = pytest.mark.parametrize("runner", ["cpython", pytest.param("unixport", marks=pytest.mark.unixport)])
+RUNNERS = pytest.mark.parametrize("runner", ["cpython", "unixport"])
 
 
 @RUNNERS

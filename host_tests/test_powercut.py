@@ -7,7 +7,6 @@ import os
 import pytest
 from powercut_rig import run_script
 
-pytestmark = pytest.mark.unixport
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mp_settings_powercut.py")
 
 

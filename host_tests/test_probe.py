@@ -8,14 +8,12 @@ import subprocess
 import sys
 
 import mpy
-import pytest
 from conftest import SMTP_PASSWORD, SMTP_USER
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from mailer.probe import cert_info
 
-pytestmark = pytest.mark.unixport
 PROBE = os.path.join(mpy.ROOT, "tools", "probe.py")
 
 

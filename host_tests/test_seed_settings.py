@@ -61,8 +61,10 @@ def dovecot(certs):
 
 def test_pop_before_smtp_logs_in_to_dovecot_then_sends_without_auth(dovecot, smtpd_factory, tmp_path):
     server = smtpd_factory(auth_required=False)
-    incoming = {"host": "127.0.0.1", "port": dovecot.port, "tls": "starttls", "user": SMTP_USER, "password": SMTP_PASSWORD}
-    path = write(tmp_path, {"port": server.port, "ca_file": server.certs["ca_der"], "auth": "pop_before_smtp"}, incoming)
+    incoming = {"host": "127.0.0.1", "port": dovecot.port, "tls": "starttls", "user": SMTP_USER,
+                "password": SMTP_PASSWORD}
+    smtp = {"port": server.port, "ca_file": server.certs["ca_der"], "auth": "pop_before_smtp"}
+    path = write(tmp_path, smtp, incoming)
     before = dovecot.log().count("Login: user=<%s>" % SMTP_USER)
     rc, last = send(path)
     assert rc == 0, last
@@ -74,7 +76,8 @@ def test_pop_before_smtp_logs_in_to_dovecot_then_sends_without_auth(dovecot, smt
 def test_pop_before_smtp_wrong_password_is_810_and_nothing_sent(dovecot, smtpd_factory, tmp_path):
     server = smtpd_factory(auth_required=False)
     incoming = {"host": "127.0.0.1", "port": dovecot.port, "tls": "starttls", "user": SMTP_USER, "password": "wrong"}
-    path = write(tmp_path, {"port": server.port, "ca_file": server.certs["ca_der"], "auth": "pop_before_smtp"}, incoming)
+    smtp = {"port": server.port, "ca_file": server.certs["ca_der"], "auth": "pop_before_smtp"}
+    path = write(tmp_path, smtp, incoming)
     rc, last = send(path)
     assert rc == 1 and last.startswith("#810 POP server error"), last
     assert server.messages == []
@@ -90,7 +93,8 @@ def test_same_account_works_at_the_pop3_server_and_for_smtp_auth(dovecot, smtpd,
         "cfg = settings.load(%r)\ncfg['smtp']['auth'] = 'pop_before_smtp'\n"
         "Client(cfg).session().conn.close()\nprint('pop ok')\n"
     )
-    incoming = {"host": "127.0.0.1", "port": dovecot.port, "tls": "starttls", "user": SMTP_USER, "password": SMTP_PASSWORD}
+    incoming = {"host": "127.0.0.1", "port": dovecot.port, "tls": "starttls", "user": SMTP_USER,
+                "password": SMTP_PASSWORD}
     path = write(tmp_path, {"port": smtpd.port, "ca_file": smtpd.certs["ca_der"]}, incoming)
     r = mpy.run_code(code % path)
     assert r.stdout.strip() == "pop ok", r.stdout + r.stderr
@@ -131,5 +135,6 @@ def test_off_never_starts_tls_even_when_offered(smtpd_factory, tmp_path):
 def test_required_and_implicit(smtpd, tmp_path):
     inc = {"host": "h", "port": 110, "tls": "off", "user": SMTP_USER, "password": SMTP_PASSWORD}
     assert send(write(tmp_path, {"port": smtpd.port, "ca_file": smtpd.certs["ca_der"], "tls": "required"}, inc))[0] == 0
-    assert send(write(tmp_path, {"port": smtpd.implicit_port, "ca_file": smtpd.certs["ca_der"], "tls": "implicit"}, inc))[0] == 0
+    smtp = {"port": smtpd.implicit_port, "ca_file": smtpd.certs["ca_der"], "tls": "implicit"}
+    assert send(write(tmp_path, smtp, inc))[0] == 0
     assert [m["tls"] for m in smtpd.messages] == [True, True]

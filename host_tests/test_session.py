@@ -100,7 +100,8 @@ def test_plain_password_allowed_explicitly():
 
 
 def test_auth_535_is_839():
-    conn, s = session([GREETING, EHLO_PRE, b"220 go\r\n", EHLO_POST, b"535 5.7.8 Authentication credentials invalid\r\n"])
+    conn, s = session([GREETING, EHLO_PRE, b"220 go\r\n", EHLO_POST,
+                       b"535 5.7.8 Authentication credentials invalid\r\n"])
     with pytest.raises(MailError) as e:
         s.open()
     assert e.value.code == AUTH and not e.value.retry
@@ -124,7 +125,8 @@ def test_cram_md5_preferred_when_allowed():
 
 
 def test_non_base64_challenge_is_clean_error():
-    conn, s = session([GREETING, b"250-mx\r\n250 AUTH LOGIN\r\n", b"334 !!!not base64!!!\r\n"], conn_tls=True, tls="implicit")
+    conn, s = session([GREETING, b"250-mx\r\n250 AUTH LOGIN\r\n", b"334 !!!not base64!!!\r\n"], conn_tls=True,
+                      tls="implicit")
     with pytest.raises(MailError) as e:
         s.open()
     assert e.value.code == COMM
@@ -137,7 +139,8 @@ def test_without_pipelining_one_command_per_write():
     )
     s.open()
     s.send(b"a@b.c", [b"d@e.f"], [b"x\r\n"])
-    assert conn.writes == [b"EHLO board.local\r\n", b"MAIL FROM:<a@b.c>\r\n", b"RCPT TO:<d@e.f>\r\n", b"DATA\r\n", b"x\r\n.\r\n"]
+    assert conn.writes == [b"EHLO board.local\r\n", b"MAIL FROM:<a@b.c>\r\n", b"RCPT TO:<d@e.f>\r\n", b"DATA\r\n",
+                           b"x\r\n.\r\n"]
 
 
 def test_dot_stuffing_and_line_ends_across_chunks():

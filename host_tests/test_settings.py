@@ -86,7 +86,8 @@ def test_defaults(tmp_path):
     (merged(smtp={"auth": "same"}),
      "smtp.auth: must be one of same_as_incoming, log_on_using, pop_before_smtp, none, not same"),
     (merged(smtp={"verify": "none"}), "smtp.verify: must be one of ca, pin, off, not none"),
-    (merged(smtp={"mechanisms": ["PLAIN", "NTLM"]}), "smtp.mechanisms: must be one of CRAM-MD5, PLAIN, LOGIN, not NTLM"),
+    (merged(smtp={"mechanisms": ["PLAIN", "NTLM"]}),
+     "smtp.mechanisms: must be one of CRAM-MD5, PLAIN, LOGIN, not NTLM"),
     (merged(smtp={"mechanisms": "PLAIN"}), "smtp.mechanisms: must be a list of strings"),
     (merged(smtp={"mechanisms": []}), "smtp.mechanisms: missing"),
     (merged(smtp={"allow_plain_password": 1}), "smtp.allow_plain_password: must be true or false"),
@@ -391,7 +392,8 @@ def test_tool_show_hides_passwords(tmp_path):
     bad = write(tmp_path / "bad.json", merged(SECRETS, smtp={"tls": "no"}))
     r = run_tool("show", bad)
     assert r.returncode == 1 and "S3cret" not in r.stdout + r.stderr
-    assert r.stdout == bad + ": #861 Settings invalid (smtp.tls: must be one of required, opportunistic, off, implicit, not no)\n"
+    assert r.stdout == bad + (": #861 Settings invalid (smtp.tls: must be one of required, opportunistic, off,"
+                              " implicit, not no)\n")
 
 
 def test_tool_show_says_when_backup_was_used(tmp_path):
@@ -420,7 +422,6 @@ def test_tool_push(tmp_path, monkeypatch, certs):
 
 # ---- the same code on the MicroPython Unix port ----
 
-@pytest.mark.unixport
 def test_unix_port_gives_the_same_results_as_cpython(tmp_path, monkeypatch):
     script = os.path.join(HERE, "mp_settings_cases.py")
     cp = subprocess.run([sys.executable, script, str(tmp_path / "cp.json")], capture_output=True,
@@ -442,7 +443,6 @@ def test_unix_port_gives_the_same_results_as_cpython(tmp_path, monkeypatch):
     assert settings.load(str(tmp_path / "mp.json")) == settings.load(str(tmp_path / "cp.json"))
 
 
-@pytest.mark.unixport
 def test_unix_port_load_save_and_fallback(tmp_path):
     path = str(tmp_path / "settings.json")
     code = """
@@ -541,7 +541,6 @@ def test_duplicates_size_and_depth_are_861_and_the_backup_is_used(tmp_path):
     assert [json.loads(ln) for ln in cp.stdout.splitlines()] == _want(files)
 
 
-@pytest.mark.unixport
 def test_unix_port_refuses_duplicates_and_bounds_size_and_depth(tmp_path):
     files = _bounded_files(tmp_path)
     script = tmp_path / "cases.py"

@@ -17,7 +17,6 @@ from conftest import SMTP_PASSWORD, SMTP_USER
 from tools import deploy
 from tools.simboard import SimBoard
 
-pytestmark = pytest.mark.unixport
 MPREMOTE = os.path.join(os.path.dirname(sys.executable), "mpremote")
 
 

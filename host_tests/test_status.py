@@ -100,7 +100,6 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.unixport
 def test_led_timeline_on_unix_port_matches_documented_pattern():
     span = 22000  # two rounds of #839 (11000 ms), two of #801 (10600 ms) and a bit
     r = mpy.run_code(LED_SCRIPT % {"span": span}, extra_path=(SIM_PATH,))
@@ -300,7 +299,8 @@ def test_wrap_fits_16_columns():
     assert len(CODES) == 15 and "?" not in MEANINGS
 
 
-# The display sink on the Unix port, on the simulated board's ssd1306: the buffer equals a reference drawn with FrameBuffer.text
+# The display sink on the Unix port, on the simulated board's ssd1306: the buffer equals a reference drawn
+# with FrameBuffer.text
 # at the documented rows, and (independently of layout) contains the glyphs of "#839" and of
 # "535 5.7.8" somewhere.
 DISPLAY_SCRIPT = """
@@ -349,7 +349,6 @@ def contains(screen, glyphs, width):
     return False
 
 
-@pytest.mark.unixport
 def test_display_shows_code_reply_and_time(tmp_path):
     dump = str(tmp_path / "screen.bin")
     r = mpy.run_code(DISPLAY_SCRIPT % {"dump": dump, "reply": REPLY, "when": WHEN},
@@ -411,7 +410,6 @@ def test_render_display_png(tmp_path):
         render_display.pixels(b"\0" * 100)
 
 
-@pytest.mark.unixport
 def test_render_display_examples(tmp_path):
     r = subprocess.run([sys.executable, os.path.join(mpy.ROOT, "tools", "render_display.py"),
                         "--examples", str(tmp_path)], capture_output=True, text=True, timeout=60)

@@ -10,7 +10,6 @@ import pytest
 import faultserver as fs
 from conftest import SMTP_PASSWORD, SMTP_USER
 
-pytestmark = pytest.mark.unixport
 SEND = os.path.join(mpy.ROOT, "tools", "mp_send.py")
 
 
@@ -239,3 +238,15 @@ def test_make_send_attachment_that_is_a_folder_is_861(tmp_path):
         r, last = send(_plain(tmp_path, srv.port), "attach=" + str(tmp_path))
         assert (r.returncode, last) == (1, "#861 Settings invalid (attachment is a folder: %s)" % tmp_path)
         assert srv.accepted == 0
+
+
+def test_make_send_takes_a_relative_ca_file_from_beside_the_settings(smtpd, tmp_path):
+    # The same rule as make probe, make deploy and tools.settings: not the current folder.
+    import shutil
+    import subprocess
+
+    shutil.copy(smtpd.certs["ca_der"], tmp_path / "server-ca.der")
+    path = settings_for(tmp_path, smtpd, smtp={"ca_file": "server-ca.der"})
+    r = subprocess.run(["make", "-s", "send", "SETTINGS=" + path, "TO=you@example.com"],
+                       cwd=mpy.ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip().splitlines()[-1].startswith("sent <"), r.stdout + r.stderr

@@ -30,7 +30,13 @@ def main(argv):
     status = None
     try:
         a = _args(argv)
-        cfg = settings.load(a.get("settings", "settings.json"))
+        path = a.get("settings", "settings.json")
+        cfg = settings.load(path)
+        # A relative smtp.ca_file is beside the settings file, as on a board (whose current
+        # folder holds settings.json) and for make probe, make deploy and tools.settings.
+        ca = cfg["smtp"]["ca_file"]
+        if ca and ca[0] != "/" and "/" in path:
+            cfg["smtp"]["ca_file"] = path[:path.rfind("/") + 1] + ca
         b = board.load_board(cfg["board"], a["boards"])
         if a.get("display"):
             import ssd1306  # the simulated board's: its frames go to this file, for the demo
