@@ -7,21 +7,25 @@ import json
 import os
 import ssl
 
+import faultcases as fc
 import faultserver as fs
+import mpsend as ms
 import mpy
 import pytest
-from faultserver import SEND, TIMEOUT_S, Case, FaultServer, make_settings, mp_send
+from faultserver import FaultServer
+from faultcases import Case
+from mpsend import SEND, TIMEOUT_S, make_settings, mp_send
 
 SLACK = 1.0  # interpreter start-up and TLS set-up on a loaded 2-core machine
 
 
 def run_case(case, certs, tmp_path, smtp=None):
-    smtp = dict(fs.mode_smtp(object()), **(smtp or {}), **case.smtp)
+    smtp = dict(fc.mode_smtp(object()), **(smtp or {}), **case.smtp)
     with FaultServer(case.steps, linger=5) as srv:
         code, retry, refused, last, out, elapsed = mp_send(
             make_settings(tmp_path, srv.port, certs, smtp), case.rcpts)
-        fs.check(case, code, retry, len(refused), elapsed, srv, TIMEOUT_S, SLACK)
-        for secret in fs.b64_forms():
+        fc.check(case, code, retry, len(refused), elapsed, srv, TIMEOUT_S, SLACK)
+        for secret in fc.b64_forms():
             assert secret.decode() not in out, (case.name, secret)
         if case.name.startswith("421-"):
             assert "(421 4.3.2 Service shutting down)" in last
@@ -32,13 +36,13 @@ def _cases():
     # The certificates are made per session by a fixture; the cases only need a context
     # at run time, so collect them with a placeholder and rebuild them in the test.
     marker = object()
-    return [c.name for c in fs.stage_cases(marker) + fs.reply_cases(marker) + fs.starttls_cases(marker)]
+    return [c.name for c in fc.stage_cases(marker) + fc.reply_cases(marker) + fc.starttls_cases(marker)]
 
 
 @pytest.mark.parametrize("name", _cases())
 def test_case(name, certs, tmp_path):
     ctx = fs.server_context(certs)
-    (case,) = [c for c in fs.stage_cases(ctx) + fs.reply_cases(ctx) + fs.starttls_cases(ctx)
+    (case,) = [c for c in fc.stage_cases(ctx) + fc.reply_cases(ctx) + fc.starttls_cases(ctx)
                if c.name == name]
     last, out, srv = run_case(case, certs, tmp_path)
     if case.code is None:
@@ -97,11 +101,11 @@ def test_client_certificate_required_is_841_on_mbedtls(certs, tmp_path):
     assert "did not return a certificate" in srv.handshake_error
 
 
-@pytest.mark.parametrize("mode", fs.ABORT_MODES)
+@pytest.mark.parametrize("mode", fc.ABORT_MODES)
 def test_reset_after_certificate_request_is_841_not_retried(mode, certs, tmp_path):
     # The server resets the connection instead of sending an alert (Mbed TLS here speaks TLS
     # 1.2 whatever the server allows): a verdict, not "#801 ... (TLS handshake: 104)", retried.
-    last, out, srv = run_case(fs.abort_case(certs, mode), certs, tmp_path)
+    last, out, srv = run_case(fc.abort_case(certs, mode), certs, tmp_path)
     assert last.startswith("#841 No encryption method in common with the server "
                            "(handshake aborted by the server: "), last
     assert srv.handshake_error and srv.tls_version is None
@@ -141,7 +145,7 @@ def test_crlf_in_subject_is_861(certs, tmp_path):
     # Nothing is sent: the header injection is refused before any connection.
     with FaultServer([("send", fs.GREETING)], linger=0.5) as srv:
         path = make_settings(tmp_path, srv.port, certs)
-        r = mpy.run([SEND, fs.request(path, "subject=Hi\r\nBcc: x@y.z")])
+        r = mpy.run([SEND, ms.request(path, "subject=Hi\r\nBcc: x@y.z")])
         assert r.returncode == 1
         assert r.stdout.strip().splitlines()[-1] == "#861 Settings invalid (CR/LF/NUL in subject)"
         assert srv.accepted == 0
@@ -177,7 +181,7 @@ def mpy_dir(tmp_path_factory):
 def test_bad_replies_in_bounded_memory(name, mpy_dir):
     import subprocess
 
-    (case,) = [c for c in fs.reply_cases(None) if c.name == name]
+    (case,) = [c for c in fc.reply_cases(None) if c.name == name]
     with FaultServer(case.steps, linger=3) as srv:
         env = dict(os.environ, MICROPYPATH=mpy_dir + ":.frozen")
         r = subprocess.run([mpy.micropython_path(), "-X", "heapsize=64k", "-c", _BOUNDED % srv.port],

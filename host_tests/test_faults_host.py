@@ -7,10 +7,13 @@ import ssl
 import time
 import warnings
 
+import faultcases as fc
 import faultserver as fs
 import pytest
 from fakeconn import FakeConn
-from faultserver import TIMEOUT_S, Case, FaultServer, make_settings
+from faultserver import FaultServer
+from faultcases import Case
+from mpsend import TIMEOUT_S, make_settings
 
 from mailer import classify, client, settings, transport
 from mailer.errors import CLOCK, INTERNAL, MEMORY, RESOLVE, SETTINGS, MailError
@@ -22,7 +25,7 @@ SLACK = 0.5  # scheduling on a loaded 2-core machine
 def deliver(path, rcpts=1, subject="Fault test"):
     """One message through client.deliver: (Result, elapsed seconds, log lines)."""
     cfg = settings.load(path)
-    msg = Message(cfg["mail"]["from"], list(fs.RCPTS[:rcpts]), subject=subject, body="Hello.\n")
+    msg = Message(cfg["mail"]["from"], list(fc.RCPTS[:rcpts]), subject=subject, body="Hello.\n")
     log = []
     t0 = time.monotonic()
     (res,) = client.deliver(cfg, [msg], log=log.append)
@@ -30,14 +33,14 @@ def deliver(path, rcpts=1, subject="Fault test"):
 
 
 def run_case(case, ctx, certs, tmp_path):
-    smtp = dict(fs.mode_smtp(ctx), **case.smtp)
+    smtp = dict(fc.mode_smtp(ctx), **case.smtp)
     with FaultServer(case.steps, linger=5) as srv:
         res, elapsed, log = deliver(make_settings(tmp_path, srv.port, certs, smtp), case.rcpts)
         code = None if res.ok else res.error.code
         retry = None if res.ok else res.error.retry
-        fs.check(case, code, retry, len(res.refused), elapsed, srv, TIMEOUT_S, SLACK)
+        fc.check(case, code, retry, len(res.refused), elapsed, srv, TIMEOUT_S, SLACK)
         text = "\n".join(log) + "\n" + res.line() + "".join(r for _, r in res.refused)
-        for secret in fs.b64_forms():
+        for secret in fc.b64_forms():
             assert secret.decode() not in text, (case.name, secret)
         return res, srv, log
 
@@ -46,7 +49,7 @@ def _ids(cases):
     return [c.name for c in cases]
 
 
-PLAIN = fs.stage_cases(None) + fs.reply_cases(None) + fs.starttls_cases(None)
+PLAIN = fc.stage_cases(None) + fc.reply_cases(None) + fc.starttls_cases(None)
 
 
 @pytest.mark.parametrize("case", PLAIN, ids=_ids(PLAIN))
@@ -65,12 +68,12 @@ def ctx(certs):
     return fs.server_context(certs)
 
 
-TLS_NAMES = _ids(fs.stage_cases(object()) + fs.reply_cases(object()) + fs.starttls_cases(object()))
+TLS_NAMES = _ids(fc.stage_cases(object()) + fc.reply_cases(object()) + fc.starttls_cases(object()))
 
 
 @pytest.mark.parametrize("name", TLS_NAMES)
 def test_starttls_case(name, ctx, certs, tmp_path):
-    cases = fs.stage_cases(ctx) + fs.reply_cases(ctx) + fs.starttls_cases(ctx)
+    cases = fc.stage_cases(ctx) + fc.reply_cases(ctx) + fc.starttls_cases(ctx)
     (case,) = [c for c in cases if c.name == name]
     res, srv, log = run_case(case, ctx, certs, tmp_path)
     if case.code is None and not name.startswith("opportunistic"):
@@ -125,11 +128,11 @@ def test_client_certificate_required(certs, tmp_path):
         assert "certificate" in srv.handshake_error.lower()
 
 
-@pytest.mark.parametrize("mode", fs.ABORT_MODES)
+@pytest.mark.parametrize("mode", fc.ABORT_MODES)
 def test_reset_after_certificate_request_is_841_not_retried(mode, certs, tmp_path):
     # Not "#801 ... (TLS handshake: 32)", retried for ever: the server has given its verdict.
     # On TLS 1.3 the reset comes on the first read after the client's side of the handshake.
-    res, srv, _ = run_case(fs.abort_case(certs, mode), object(), certs, tmp_path)
+    res, srv, _ = run_case(fc.abort_case(certs, mode), object(), certs, tmp_path)
     assert res.error.detail.startswith("handshake aborted by the server: "), res.line()
     assert srv.handshake_error and srv.tls_version is None
 
@@ -174,7 +177,7 @@ def test_connection_refused_is_801_retry(certs, tmp_path):
 
 def test_crlf_in_subject_is_861_before_connecting():
     with pytest.raises(MailError) as e:
-        Message(fs.USER, [fs.RCPTS[0]], subject="Hi\r\nBcc: victim@example.com")
+        Message(fc.USER, [fc.RCPTS[0]], subject="Hi\r\nBcc: victim@example.com")
     assert e.value.code == SETTINGS and not e.value.retry and "subject" in e.value.detail
 
 

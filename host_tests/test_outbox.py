@@ -241,6 +241,7 @@ def test_a_temporary_failure_after_a_partial_delivery_keeps_the_due_list(tmp_pat
 
 def test_the_retry_to_deferred_recipients_over_smtp_sends_the_same_bytes(tmp_path, certs):
     # Real sessions (client.deliver) against scripted servers: 250 + 451, then only the 451 one.
+    import faultcases as fc
     import faultserver as fs
     from faultserver import FaultServer
 
@@ -250,7 +251,7 @@ def test_the_retry_to_deferred_recipients_over_smtp_sends_the_same_bytes(tmp_pat
         steps.append(("send", b"250 Ok\r\n"))
         for r, reply in rcpts:
             steps += [("expect", b"RCPT TO:<" + r + b">"), ("send", reply)]
-        return steps + [("expect", b"DATA"), ("send", b"354 go\r\n"), ("data",), ("send", fs.OK_FINAL),
+        return steps + [("expect", b"DATA"), ("send", b"354 go\r\n"), ("data",), ("send", fc.OK_FINAL),
                         ("expect", b"QUIT")]
 
     ob = Outbox(str(tmp_path / "ob"), LIMITS, Clock(10**9))

@@ -6,15 +6,17 @@
 # look for are really what went to the server (so the search could fail), and only inside TLS.
 import json
 
+import faultcases as fc
 import faultserver as fs
 import pytest
-from faultserver import FaultServer, make_settings, mp_send
+from faultserver import FaultServer
+from mpsend import make_settings, mp_send
 
 from mailer import client, settings
 from mailer.message import Message
 
 CHALLENGE = b"PDEyMzQ1LjY3OEBmYXVsdC50ZXN0Pg=="  # <12345.678@fault.test>
-SECRETS = fs.b64_forms()
+SECRETS = fc.b64_forms()
 
 # (mechanism, the server's side of the exchange up to where it answers the credentials)
 EXCHANGE = {
@@ -73,7 +75,7 @@ def test_cpython_log_and_result_have_no_secret(mech, ending, certs, tmp_path):
     with FaultServer(_script(fs.server_context(certs), mech, ending), linger=5) as srv:
         cfg = settings.load(make_settings(tmp_path, srv.port, certs, {"mechanisms": [mech]}))
         log = []
-        (res,) = client.deliver(cfg, [Message(fs.USER, [fs.RCPTS[0]], body="x\n")], log=log.append)
+        (res,) = client.deliver(cfg, [Message(fc.USER, [fc.RCPTS[0]], body="x\n")], log=log.append)
         assert (None if res.ok else res.error.code) == ENDINGS[ending][1]
         assert len(log) > 5
         texts = log + [res.line(), repr(res.error), str(res.error and res.error.args)]
@@ -90,7 +92,7 @@ def test_bad_password_setting_is_861_without_the_password(certs, tmp_path):
 
     path = make_settings(tmp_path, fs.free_port(), certs)
     cfg = json.loads(open(path).read())
-    cfg["incoming"]["password"] = fs.PASSWORD + "\r\nRSET"
+    cfg["incoming"]["password"] = fc.PASSWORD + "\r\nRSET"
     open(path, "w").write(json.dumps(cfg))
     code, retry, _, last, out, _ = mp_send(path)
     assert (code, retry) == (861, False) and "incoming.password" in last

@@ -6,7 +6,7 @@ import os
 
 import mpy
 import pytest
-import faultserver as fs
+import mpsend as ms
 from conftest import SMTP_PASSWORD, SMTP_USER
 
 from tools.devpop3 import DevPop3, dovecot_path
@@ -27,7 +27,7 @@ def write(tmp_path, smtp, incoming=None):
 
 
 def send(path, *args):
-    r = mpy.run([SEND, fs.request(path, *args)], timeout=60)
+    r = mpy.run([SEND, ms.request(path, *args)], timeout=60)
     lines = r.stdout.strip().splitlines()
     return r.returncode, (lines[-1] if lines else r.stderr)
 
@@ -128,7 +128,7 @@ def test_off_never_starts_tls_even_when_offered(smtpd_factory, tmp_path):
     rc, last = send(path, "verbose=1")
     assert rc == 0, last
     assert not server.messages[0]["tls"]
-    r = mpy.run([SEND, fs.request(path, "verbose=1")])
+    r = mpy.run([SEND, ms.request(path, "verbose=1")])
     assert "C: STARTTLS" not in r.stdout
 
 

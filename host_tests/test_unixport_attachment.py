@@ -9,7 +9,7 @@ import random
 
 import sys
 
-import faultserver as fs
+import mpsend as ms
 import mpy
 from tools.simboard import SIM_PATH
 import pytest
@@ -44,7 +44,7 @@ def send(lib, tmp_path, server, attach, heap=None):
     }
     path = tmp_path / "settings.json"
     path.write_text(json.dumps(cfg))
-    args = ["mp_send", fs.request(str(path), "attach=" + str(attach))]
+    args = ["mp_send", ms.request(str(path), "attach=" + str(attach))]
     code = "import sys\nsys.path[:] = [%r, %r, '.frozen']\nsys.argv[:] = %r\nimport mp_send\n" % (lib, SIM_PATH, args)
     return mpy.run(["-c", code], heapsize=heap, timeout=120)
 

@@ -7,7 +7,9 @@ import os
 
 import mpy
 import pytest
+import faultcases as fc
 import faultserver as fs
+import mpsend as ms
 from conftest import SMTP_PASSWORD, SMTP_USER
 
 SEND = os.path.join(mpy.ROOT, "tools", "mp_send.py")
@@ -30,7 +32,7 @@ def settings_for(tmp_path, server, smtp=None, **top):
 
 
 def send(path, *args, **kw):
-    r = mpy.run([SEND, fs.request(path, *args)], timeout=60, **kw)
+    r = mpy.run([SEND, ms.request(path, *args)], timeout=60, **kw)
     last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
     return r, last
 
@@ -170,18 +172,17 @@ def test_send_tool_help_and_usage():
 
 # -- partial delivery, strict addresses, local file problems --------------------------------
 def _plain(tmp_path, port):
-    return fs.make_settings(tmp_path, port, {"ca_der": ""},
+    return ms.make_settings(tmp_path, port, {"ca_der": ""},
                             {"tls": "off", "auth": "none", "verify": "off", "ca_file": ""})
 
 
 def _script(rcpt_replies):
-    import faultserver as fs
 
     steps = [("send", fs.GREETING), ("expect", b"EHLO"), ("send", b"250-fault.test\r\n250 PIPELINING\r\n"),
              ("expect", b"MAIL"), ("send", b"250 Ok\r\n")]
     for r in rcpt_replies:
         steps += [("expect", b"RCPT"), ("send", r)]
-    return steps + [("expect", b"DATA"), ("send", b"354 go\r\n"), ("data",), ("send", fs.OK_FINAL),
+    return steps + [("expect", b"DATA"), ("send", b"354 go\r\n"), ("data",), ("send", fc.OK_FINAL),
                     ("expect", b"QUIT")]
 
 
