@@ -8,7 +8,8 @@ import sys
 from mailer import schema, settings
 from mailer.client import Client
 
-GOOD = {"version": 1, "smtp": {"host": "smtp.example.com", "password": "smtp-pw", "verify": "off"},
+GOOD = {"version": 1, "smtp": {"host": "smtp.example.com", "auth": "log_on_using", "user": "smtp-user",
+                                "password": "smtp-pw", "verify": "off"},
         "mail": {"from": "Board <board@example.com>"},
         "incoming": {"user": "pop-user", "password": "pop-pw"}}
 

@@ -127,3 +127,22 @@ def test_nothing_listening_is_801_worth_retrying(certs, tmp_path):
     s = steps(out)
     assert s["connect"][0].startswith("FAILED #801 ") and "refused" in s["connect"][0]
     assert s["verdict"][0].startswith("#801 ")
+
+
+def test_probe_and_send_agree_on_a_wrong_tls_mode_and_say_how_to_fix_it(smtpd, tmp_path):
+    # tls "implicit" on the STARTTLS port: the server answers the ClientHello in clear. tls
+    # "required" on the implicit-TLS port: no greeting ever comes. The probe (CPython's TLS)
+    # and a send (the Unix port's Mbed TLS) give the same code and the same hint.
+    import mpsend
+
+    cases = [(smtpd.port, "implicit", "#841", 'this port speaks STARTTLS, use tls "required"'),
+             (smtpd.implicit_port, "required", "#801", 'needs tls "implicit"')]
+    for port, mode, code, hint in cases:
+        path = settings_file(tmp_path, port, smtpd.certs, tls=mode, timeout_s=1, deadline_s=2)
+        rc, out = host_probe(path)
+        verdict = [ln for ln in out.splitlines() if ln.startswith("verdict")][0]
+        assert code in verdict and hint in verdict, out
+        r = mpy.run([mpsend.SEND, mpsend.request(path, "to=ops@example.com")], timeout=60)
+        last = r.stdout.strip().splitlines()[-1]
+        assert last.startswith(code) and hint in last, r.stdout + r.stderr
+        assert r.returncode == (1 if code == "#841" else 75)

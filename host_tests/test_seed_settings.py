@@ -71,6 +71,13 @@ def test_pop_before_smtp_logs_in_to_dovecot_then_sends_without_auth(dovecot, smt
     assert dovecot.log().count("Login: user=<%s>" % SMTP_USER) == before + 1
     rec = server.messages[0]
     assert rec["user"] is None and rec["tls"]
+    # VERBOSE=1 shows the POP3 dialogue too, and every line of every SMTP reply; never the password.
+    r = mpy.run([SEND, ms.request(path, "verbose=1")], timeout=60)
+    lines = r.stdout.splitlines()
+    assert "C: STLS" in lines and "C: USER %s" % SMTP_USER in lines and "C: PASS ***" in lines, r.stdout
+    assert any(ln.startswith("S: +OK") for ln in lines)
+    assert any(ln.startswith("S: 250-") for ln in lines) and "S: 250 HELP" in lines  # EHLO, all lines
+    assert SMTP_PASSWORD not in r.stdout + r.stderr
 
 
 def test_pop_before_smtp_wrong_password_is_810_and_nothing_sent(dovecot, smtpd_factory, tmp_path):

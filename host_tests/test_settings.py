@@ -92,6 +92,10 @@ def test_defaults(tmp_path):
     (merged(smtp={"mechanisms": []}), "smtp.mechanisms: missing"),
     (merged(smtp={"allow_plain_password": 1}), "smtp.allow_plain_password: must be true or false"),
     (merged(smtp={"user": 5}), "smtp.user: must be a string"),
+    (merged(smtp={"user": "me@example.com"}),
+     'smtp.user: set, but smtp.auth is "same_as_incoming": set "auth": "log_on_using" to log in with it'),
+    (merged(smtp={"auth": "none", "password": "pw"}),
+     'smtp.password: set, but smtp.auth is "none": set "auth": "log_on_using" to log in with it'),
     (merged(smtp={"bogus": 1}), "smtp.bogus: unknown key"),
     (merged(_comment="x"), "_comment: unknown key"),
     (merged(smtp=[]), "smtp: must be an object"),
@@ -159,7 +163,8 @@ def test_cr_lf_refused_in_list_items(tmp_path):
     assert load_error(tmp_path, content) == "mail.to: CR/LF/NUL not allowed"
 
 
-SECRETS = {"smtp": {"password": "smtp-S3cret"}, "incoming": {"password": "pop-S3cret"},
+SECRETS = {"smtp": {"auth": "log_on_using", "user": "su", "password": "smtp-S3cret"},
+           "incoming": {"password": "pop-S3cret"},
            "wifi": {"password": "wifi-S3cret"}}
 
 
@@ -177,12 +182,13 @@ def test_passwords_never_in_text_forms(tmp_path, capsys):
     # The values themselves are untouched: the edges need them.
     assert d["wifi"]["password"] == "wifi-S3cret"
     c = client(d)
-    assert (c.user, c.password) == (None, b"")  # no incoming.user: no AUTH
+    assert (c.user, c.password) == (b"su", b"smtp-S3cret")  # log_on_using: the smtp account
 
 
 def test_credentials_per_auth_mode():
     def resolved(auth, **incoming):
-        d = settings.check(merged(smtp={"auth": auth, "user": "su", "password": "sp"},
+        own = {"user": "su", "password": "sp"} if auth == "log_on_using" else {}
+        d = settings.check(merged(smtp=dict(own, auth=auth),
                                   incoming=dict({"host": "pop.example.com", "user": "pu",
                                                  "password": "pp"}, **incoming)))
         return client(d)
@@ -431,7 +437,7 @@ def test_unix_port_gives_the_same_results_as_cpython(tmp_path, monkeypatch):
     a = [json.loads(ln) for ln in cp.stdout.splitlines()]
     b = [json.loads(ln) for ln in mp.stdout.splitlines()]
     assert len(a) == 9 and a == b
-    assert a[0]["credentials"] == ["pop-user", "pop-pw"] and a[0]["secret_shown"] == []
+    assert a[0]["credentials"] == ["smtp-user", "smtp-pw"] and a[0]["secret_shown"] == []
     assert a[0]["deadline_ms"] == 30_000 and a[0]["same_after_load"] is True
     assert a[1]["problems"] == ["smtp.host: missing", "mail.from: missing"]
     assert a[6]["settings"]["smtp"]["auth"] == "log_on_using" and a[6]["credentials"] == ["u", "p"]

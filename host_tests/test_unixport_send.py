@@ -68,7 +68,7 @@ def test_starttls_not_offered_is_862(smtpd_factory, tmp_path):
     r, last = send(settings_for(tmp_path, server), "verbose=1")
     assert r.returncode == 1
     assert last == "#862 Encryption required but not available (server does not offer STARTTLS)"
-    assert "AUTH" not in r.stdout and "MAIL" not in r.stdout
+    assert "C: AUTH" not in r.stdout and "C: MAIL" not in r.stdout
     assert server.messages == []
 
 

@@ -37,6 +37,11 @@ _NET_WORDS = ("timed out", "timeout", "eof", "closed")
 # network. Errnos as on Linux and lwIP; texts as CPython words them.
 _ABORT_WORDS = ("reset", "broken pipe")
 _ABORT_ERRNOS = (32, 104)  # EPIPE, ECONNRESET
+# A server that answers a ClientHello in clear (its SMTP greeting): tls "implicit" on a port
+# that speaks STARTTLS. Mbed TLS and OpenSSL words for a record that is not TLS.
+_CLEAR_WORDS = ("invalid_record", "wrong version number", "record layer failure", "unknown protocol")
+_HINT_STARTTLS = 'the server answered in clear: this port speaks STARTTLS, use tls "required"'
+_HINT_IMPLICIT = 'no greeting: a port that expects TLS at once (465) needs tls "implicit"'
 _TIMEOUT_ERRNOS = (11, 110, 116)  # EAGAIN, ETIMEDOUT (Linux), ETIMEDOUT (lwIP)
 _ENOMEM = const(12)
 
@@ -81,6 +86,8 @@ def tls_error(exc, first=False):
         return MailError(TLS_CLIENT_CERT, msg)
     if _has(text, _CERT_WORDS):
         return MailError(CERT, msg)
+    if _has(text, _CLEAR_WORDS):
+        return MailError(TLS_NO_COMMON, "%s (%s)" % (_HINT_STARTTLS, msg), retry=False)
     n = exc.args[0] if exc.args else None
     if n == _ENOMEM or "alloc" in text or "memory" in text:
         return MailError(MEMORY, "TLS: " + msg)
@@ -123,6 +130,8 @@ def reply_error(stage, reply):
 def exception(exc, stage):
     # Anything that escaped the session: give it a code, never let it escape the send.
     if isinstance(exc, MailError):
+        if stage == "greeting" and exc.code == COMM and exc.reply is None and "timed out" in exc.detail:
+            exc.detail += ": " + _HINT_IMPLICIT
         return exc
     if isinstance(exc, MemoryError):
         return MailError(MEMORY, "out of memory during " + stage)

@@ -99,7 +99,7 @@ class Client:
         if self.pop:
             from mailer import pop3
 
-            pop3.pop_before_smtp(self.pop, self.timeout_ms, deadline, tls_cfg, self.allow_plain)
+            pop3.pop_before_smtp(self.pop, self.timeout_ms, deadline, tls_cfg, self.allow_plain, log)
         conn = transport.connect(self.host, self.port, self.timeout_ms, deadline, tls_cfg,
                                  implicit_tls=self.tls == "implicit")
         return Session(conn, self.ehlo_name, self.tls, self.user, self.password, self.mechanisms,

@@ -28,10 +28,19 @@ def _as_pop(e, stage):
 
 
 class _Pop:
-    def __init__(self, conn):
+    def __init__(self, conn, log=None):
         self.conn = conn
         self.buf = b""
         self.stage = "greeting"
+        self.log = log  # callable(str) or None: the dialogue, the password as ***
+
+    def send(self, cmd):
+        if self.log:
+            shown = cmd.decode().rstrip()
+            if shown[:4] in ("PASS", "APOP"):
+                shown = shown[:4] + (" " + shown.split()[1] if shown[:4] == "APOP" else "") + " ***"
+            self.log("C: " + shown)
+        self.conn.write(cmd)
 
     def line(self):
         while True:
@@ -48,6 +57,8 @@ class _Pop:
         if i + 2 > _MAX_LINE:
             raise MailError(POP, "reply line over 512 octets during " + self.stage, retry=False)
         line, self.buf = self.buf[:i], self.buf[i + 2:]
+        if self.log:
+            self.log("S: " + _text(line))
         return line
 
     def ok(self, cmd=None, stage=None):
@@ -55,7 +66,7 @@ class _Pop:
         if stage:
             self.stage = stage
         if cmd:
-            self.conn.write(cmd)
+            self.send(cmd)
         line = self.line()
         if line[:3] == b"+OK":
             return line
@@ -74,19 +85,19 @@ def _timestamp(greeting):
     return greeting[start:end + 1]
 
 
-def login(conn, user, password, tls_mode, allow_plain_password=False, apop=True):
+def login(conn, user, password, tls_mode, allow_plain_password=False, apop=True, log=None):
     """Log in on conn (a transport.Conn, just connected) as user/password (bytes) and QUIT.
 
     tls_mode: "off" | "starttls" (STLS required: no credentials without it) | "implicit"
     (conn is TLS already). Raises MailError(POP) with retry=False for a refused login."""
-    p = _Pop(conn)
+    p = _Pop(conn, log)
     try:
         greeting = p.ok()
         if tls_mode == "starttls" and not conn.tls:
             # STLS without asking CAPA first (RFC 2595 4 allows it): a server without STLS
             # answers -ERR, and the answer is the same if a man in the middle stripped it.
             p.stage = "stls"
-            conn.write(b"STLS\r\n")
+            p.send(b"STLS\r\n")
             if p.line()[:3] != b"+OK":
                 raise MailError(POP, "server does not offer STLS", retry=False)
             if p.buf:
@@ -111,13 +122,13 @@ def login(conn, user, password, tls_mode, allow_plain_password=False, apop=True)
     try:
         # RFC 1939 6: QUIT ends the session cleanly (mailbox unlocked). Whatever the answer,
         # the login has already counted, so a failure here is not one.
-        conn.write(b"QUIT\r\n")
+        p.send(b"QUIT\r\n")
         p.line()
     except MailError:
         pass
 
 
-def pop_before_smtp(server, timeout_ms, deadline, tls_cfg, allow_plain_password=False):
+def pop_before_smtp(server, timeout_ms, deadline, tls_cfg, allow_plain_password=False, log=None):
     """Log in to server (host, port, tls mode, user, password: the resolved incoming group)
     and log out, so that the SMTP server lets this address send.
 
@@ -133,6 +144,6 @@ def pop_before_smtp(server, timeout_ms, deadline, tls_cfg, allow_plain_password=
     except MailError as e:
         raise _as_pop(e, "connect") from None
     try:
-        login(conn, user or b"", password, tls, allow_plain_password, apop=tls == "off")
+        login(conn, user or b"", password, tls, allow_plain_password, apop=tls == "off", log=log)
     finally:
         conn.close()

@@ -208,6 +208,13 @@ def build(raw):
     for when, value, key in _NEEDS:
         if (value is None or _get(out, when) == value) and not _get(out, key):
             bad.append(key + ": missing" + (" (needed when %s is %s)" % (when, value) if value else ""))
+    smtp = out["smtp"]
+    if smtp["auth"] != "log_on_using":
+        # Ignored otherwise: no AUTH would go out, and the server's refusal would point nowhere.
+        for k in ("user", "password"):
+            if smtp[k]:
+                bad.append('smtp.%s: set, but smtp.auth is "%s": set "auth": "log_on_using" to log in '
+                           "with it" % (k, smtp["auth"]))
     if len(out["mail"]["to"]) > MAX_RCPT:
         bad.append("mail.to: too many recipients (at most %d)" % MAX_RCPT)
     if out["outbox"]["retry_max_s"] < out["outbox"]["retry_base_s"]:

@@ -42,8 +42,10 @@ class Session:
                 raise MailError(COMM, "connection closed by server during " + self.stage)
             self.reader.feed(data)
             r = self.reader.pop()
-        if self.log:
-            self.log("S: " + r.line())
+        if self.log:  # every line, as the server sent it (VERBOSE=1)
+            last = len(r.lines) - 1
+            for i, text in enumerate(r.lines):
+                self.log("S: %d%s%s" % (r.code, "-" if i < last else " ", text.decode()))
         if r.code == 421:
             # RFC 5321 3.8: the server is closing the channel, whatever was asked. Stop here
             # with its reply (a pipelined group would otherwise end in a bare EOF, and an
