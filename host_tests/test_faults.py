@@ -147,7 +147,7 @@ def test_crlf_in_subject_is_861(certs, tmp_path):
         path = make_settings(tmp_path, srv.port, certs)
         r = mpy.run([SEND, ms.request(path, "subject=Hi\r\nBcc: x@y.z")])
         assert r.returncode == 1
-        assert r.stdout.strip().splitlines()[-1] == "#861 Settings invalid (CR/LF/NUL in subject)"
+        assert r.stdout.strip().splitlines()[-1] == "#861 Settings invalid (subject: CR/LF/NUL not allowed)"
         assert srv.accepted == 0
 
 

@@ -20,7 +20,7 @@ def _clean(field, value):
     # A CR, LF or NUL inside a command argument would let the caller inject commands.
     for bad in (b"\r", b"\n", b"\0"):
         if bad in value:
-            raise MailError(SETTINGS, "CR/LF in " + field)
+            raise MailError(SETTINGS, field + ": CR/LF/NUL not allowed")
     return value
 
 

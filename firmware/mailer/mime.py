@@ -99,12 +99,13 @@ def qp_line(line):
 
 def check(field, value):
     # A CR, LF or NUL in a header value would let the caller add headers (header injection)
-    # or, in an address, SMTP commands.
+    # or, in an address, SMTP commands. The one check of text given to the firmware (messages
+    # and settings, through mailer.schema); codec.command guards the wire again, in bytes.
     if not isinstance(value, str):
         raise MailError(SETTINGS, field + ": not a string")
     for bad in "\r\n\0":
         if bad in value:
-            raise MailError(SETTINGS, "CR/LF/NUL in " + field)
+            raise MailError(SETTINGS, field + ": CR/LF/NUL not allowed")
     return value
 
 

@@ -6,6 +6,7 @@ import json
 
 from mailer.errors import MailError
 from mailer.message import MAX_RCPT, mailbox
+from mailer.mime import check
 from mailer.settings import STAMP, VERSION
 
 DEFAULTS = {
@@ -83,9 +84,12 @@ def _check(key, v, default, bad):
     for x in v if type(v) is list else (v,):
         if type(x) is not str:
             continue
-        if "\r" in x or "\n" in x or "\0" in x:
-            bad.append(key + ": CR/LF/NUL not allowed")
-        elif type(rule) is tuple and x not in rule:
+        try:
+            check(key, x)
+        except MailError as e:
+            bad.append(e.detail)
+            continue
+        if type(rule) is tuple and x not in rule:
             bad.append("%s: must be one of %s, not %s" % (key, ", ".join(rule), x))
         elif x and rule == "address":
             try:
