@@ -42,6 +42,7 @@ test: lint typecheck
 
 lint: venv
 	$(VENV)/bin/ruff check firmware host_tests tools boards bench
+	$(VENV)/bin/ruff format --check firmware host_tests tools boards bench
 
 typecheck: venv
 	$(VENV)/bin/mypy firmware/mailer $(wildcard firmware/main.py)

@@ -29,11 +29,21 @@ def write_settings(path, port, ca_der, user, password, sender, to):
     firmware folder (mpbuild.FIRMWARE) on sys.path."""
     from mailer import settings
 
-    settings.save({
-        "smtp": {"host": "localhost", "port": port, "auth": "log_on_using", "user": user,
-                 "password": password, "ca_file": ca_der, "timeout_s": 30},
-        "mail": {"from": sender, "to": [to]},
-    }, path)
+    settings.save(
+        {
+            "smtp": {
+                "host": "localhost",
+                "port": port,
+                "auth": "log_on_using",
+                "user": user,
+                "password": password,
+                "ca_file": ca_der,
+                "timeout_s": 30,
+            },
+            "mail": {"from": sender, "to": [to]},
+        },
+        path,
+    )
     return path
 
 
@@ -49,7 +59,9 @@ def compile_worker(out, firmware=True):
 def mp_cmd(binary, lib, settings, heapsize=None):
     # The worker runs with nothing but lib and the binary's frozen modules on its path.
     code = "import sys\nsys.path[:] = [%r, '.frozen']\nsys.argv[:] = ['mp_work', %r]\nimport mp_work\n" % (
-        lib, settings)
+        lib,
+        settings,
+    )
     cmd = [binary]
     if heapsize:
         cmd += ["-X", "heapsize=%d" % heapsize]
@@ -58,8 +70,9 @@ def mp_cmd(binary, lib, settings, heapsize=None):
 
 def run_once(binary, lib, settings, line, heapsize, timeout=120):
     """(ok, output) of one worker process answering `line` with a heap of `heapsize` bytes."""
-    r = subprocess.run(mp_cmd(binary, lib, settings, heapsize), input=line + "\n",
-                       capture_output=True, text=True, timeout=timeout)
+    r = subprocess.run(
+        mp_cmd(binary, lib, settings, heapsize), input=line + "\n", capture_output=True, text=True, timeout=timeout
+    )
     return r.returncode == 0 and r.stdout.startswith("ok "), r.stdout + r.stderr
 
 

@@ -46,8 +46,7 @@ def messages(cfg, item, path, heap):
         atts = [Attachment(path=path)]
     out = []
     for i in range(n):
-        m = Message(mail["from"], mail["to"], subject="bench %s %d" % (item, i), body=BODY,
-                    attachments=atts)
+        m = Message(mail["from"], mail["to"], subject="bench %s %d" % (item, i), body=BODY, attachments=atts)
         if heap.on:
             inner = m.chunks
             m.chunks = lambda eightbit=False, smtputf8=False, inner=inner: heap.chunks(inner(eightbit, smtputf8))

@@ -59,9 +59,7 @@ class DelayProxy:
 
     def start(self):
         # asyncio turns TCP_NODELAY on for its streams, so the proxy adds no Nagle stall.
-        self._server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._client, "127.0.0.1", 0), self._loop
-        )
+        self._server = asyncio.run_coroutine_threadsafe(asyncio.start_server(self._client, "127.0.0.1", 0), self._loop)
         self._thread.start()
         self._server = self._server.result(10)
         self.port = self._server.sockets[0].getsockname()[1]

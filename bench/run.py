@@ -53,16 +53,18 @@ class Worker:
     """A long-lived client process speaking the mp_work / smtplib_work line protocol."""
 
     def __init__(self, cmd, env=None):
-        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env=env, bufsize=1)
+        self.p = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, bufsize=1
+        )
 
     def ask(self, line):
         self.p.stdin.write(line + "\n")
         self.p.stdin.flush()
         out = self.p.stdout.readline().split()
         if not out or out[0] != "ok":
-            raise SystemExit("%s failed: %s %s" % (line, " ".join(out), self.p.stderr.read()
-                                                    if self.p.poll() is not None else ""))
+            raise SystemExit(
+                "%s failed: %s %s" % (line, " ".join(out), self.p.stderr.read() if self.p.poll() is not None else "")
+            )
         return float(out[1]), int(out[2]), int(out[3])
 
     def close(self):
@@ -72,17 +74,17 @@ class Worker:
 
 def heap_figures(binary, lib, settings, lines):
     """{name: smallest heap in bytes, or None when it fails even at 256 KiB}."""
-    return {name: memory.smallest_heap(
-        lambda h, line=line: memory.run_once(binary, lib, settings, line, h)[0])
-        for name, line in lines.items()}
+    return {
+        name: memory.smallest_heap(lambda h, line=line: memory.run_once(binary, lib, settings, line, h)[0])
+        for name, line in lines.items()
+    }
 
 
 def mpy_sizes(out):
     # The firmware as a board loads it (mpbuild.board_files, with the optional probe): bytes
     # per board path; main.py is compiled too, for its size only (it stays .py on the board).
     files = mpbuild.board_files(probe=True)
-    return {name[:-3] + ".mpy": os.path.getsize(p)
-            for (src, name), p in zip(files, mpbuild.compile_files(out, files))}
+    return {name[:-3] + ".mpy": os.path.getsize(p) for (src, name), p in zip(files, mpbuild.compile_files(out, files))}
 
 
 # Each mailer module's own share of the heap once imported from .mpy (its bytecode and tables
@@ -129,9 +131,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="python bench/run.py", description=__doc__)
     ap.add_argument("--runs", type=int, default=7, help="timed runs per figure (default 7)")
     ap.add_argument("--delay-ms", type=float, default=25.0, help="proxy delay each way")
-    ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench-results.json"),
-                    help="results file (default build/bench-results.json; bench/results.json is "
-                    "the committed reference)")
+    ap.add_argument(
+        "--out",
+        default=os.path.join(ROOT, "build", "bench-results.json"),
+        help="results file (default build/bench-results.json; bench/results.json is the committed reference)",
+    )
     ap.add_argument("--no-heap", action="store_true", help="skip the heap searches")
     ap.add_argument("--firmware", help="bench a copy of firmware/ in this folder instead")
     a = ap.parse_args(argv)
@@ -149,8 +153,9 @@ def main(argv=None):
         att[label] = os.path.join(tmp, label + ".bin")
         with open(att[label], "wb") as f:
             f.write(rnd.randbytes(n))
-    settings = memory.write_settings(os.path.join(tmp, "settings.json"), 587, certs["ca_der"],
-                                     USER, PASSWORD, SENDER, TO)
+    settings = memory.write_settings(
+        os.path.join(tmp, "settings.json"), 587, certs["ca_der"], USER, PASSWORD, SENDER, TO
+    )
 
     sizes = mpy_sizes(os.path.join(tmp, "fw"))
     lib = memory.compile_worker(os.path.join(tmp, "lib"))
@@ -167,8 +172,9 @@ def main(argv=None):
     env = dict(os.environ, MICROPYPATH=lib)
     clients = {
         "mailer": Worker(memory.mp_cmd(mp64, lib, settings), env),
-        "smtplib": Worker([sys.executable, os.path.join(HERE, "smtplib_work.py"), certs["ca_pem"],
-                           USER, PASSWORD, SENDER, TO]),
+        "smtplib": Worker(
+            [sys.executable, os.path.join(HERE, "smtplib_work.py"), certs["ca_pem"], USER, PASSWORD, SENDER, TO]
+        ),
     }
     items = {"W1": "W1 %d", "W2": "W2 %d " + att["1MiB"], "W3": "W3 %d"}
     expect = {"W1": 1, "W2": 1, "W3": 20}
@@ -201,9 +207,12 @@ def main(argv=None):
             worker.close()
 
         heap = {"import_bytes": import_heap(mp64, lib)}
-        lines = {"idle": "W0 0", "W1": items["W1"] % server.port,
-                 "W2_1KiB": "W2 %d %s" % (server.port, att["1KiB"]),
-                 "W2_1MiB": items["W2"] % server.port}
+        lines = {
+            "idle": "W0 0",
+            "W1": items["W1"] % server.port,
+            "W2_1KiB": "W2 %d %s" % (server.port, att["1KiB"]),
+            "W2_1MiB": items["W2"] % server.port,
+        }
         if not a.no_heap:
             heap["min_heapsize"] = heap_figures(mp64, lib, settings, lines)
         if not mp32_missing:
@@ -213,8 +222,13 @@ def main(argv=None):
                 if frozen:
                     work = memory.compile_worker(os.path.join(tmp, "work"), firmware=False)
                     heap["min_heapsize_32"].update(
-                        {k + "_frozen": v for k, v in heap_figures(
-                            frozen, work, settings, {"idle": lines["idle"], "W1": lines["W1"]}).items()})
+                        {
+                            k + "_frozen": v
+                            for k, v in heap_figures(
+                                frozen, work, settings, {"idle": lines["idle"], "W1": lines["W1"]}
+                            ).items()
+                        }
+                    )
         heap["mp32_note"] = mp32_missing or frozen_missing
         mem = Worker(memory.mp_cmd(mp64, lib, settings), env)
         heap["peak_live"] = {}
@@ -252,20 +266,32 @@ def report(a, times, trips, heap, sizes, tls, rtt):
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "make bench",
         "firmware": os.path.relpath(mpbuild.FIRMWARE, ROOT),
-        "runs": a.runs, "proxy_delay_ms_each_way": a.delay_ms,
+        "runs": a.runs,
+        "proxy_delay_ms_each_way": a.delay_ms,
         "tls_version": {c: sorted(v) for c, v in tls.items()},
-        "micropython": subprocess.run([mpbuild.micropython_path(), "-c", "import sys; print(sys.version)"],
-                                      capture_output=True, text=True).stdout.strip(),
+        "micropython": subprocess.run(
+            [mpbuild.micropython_path(), "-c", "import sys; print(sys.version)"], capture_output=True, text=True
+        ).stdout.strip(),
         "cpython": sys.version.split()[0],
-        "wall_ms": {}, "round_trips": {}, "heap": heap, "mpy_bytes": sizes,
+        "wall_ms": {},
+        "round_trips": {},
+        "heap": heap,
+        "mpy_bytes": sizes,
     }
     rows = []
-    for key, label, works, data in (("wall_ms", "%s wall time (ms)", ("W1", "W2", "W3"), times),
-                                    ("round_trips", "%s round trips", ("W1", "W3"), trips)):
+    for key, label, works, data in (
+        ("wall_ms", "%s wall time (ms)", ("W1", "W2", "W3"), times),
+        ("round_trips", "%s round trips", ("W1", "W3"), trips),
+    ):
         for w in works:
             m, s = data["mailer"][w], data["smtplib"][w]
-            r = res[key][w] = {"mailer": median(m), "smtplib": median(s), "ratio": pair_ratio(m, s),
-                               "mailer_runs": m, "smtplib_runs": s}
+            r = res[key][w] = {
+                "mailer": median(m),
+                "smtplib": median(s),
+                "ratio": pair_ratio(m, s),
+                "mailer_runs": m,
+                "smtplib_runs": s,
+            }
             rows.append((label % w, "%.1f" % r["mailer"], "%.1f" % r["smtplib"], "%.2f" % r["ratio"]))
     imp = heap["import_bytes"]
     imp32 = heap.get("import_bytes_32", {})
@@ -276,31 +302,36 @@ def report(a, times, trips, heap, sizes, tls, rtt):
         return "-" if v is None else "%.2f" % (v / KIB)
 
     for k in [k for k in HEAP_ORDER if k in hs or k in hs32]:
-        heap_rows.append(("%s smallest heap (KiB)" % k.replace("_", " "), kib(hs.get(k)),
-                          kib(hs32.get(k)), kib(MP32_MAX.get(k))))
+        heap_rows.append(
+            ("%s smallest heap (KiB)" % k.replace("_", " "), kib(hs.get(k)), kib(hs32.get(k)), kib(MP32_MAX.get(k)))
+        )
     if hs.get("idle") and hs32.get("idle"):
         # What the send needs above the loaded code and settings.
         heap["send_need"] = {
             k: (hs[k] - hs["idle"], hs32.get(k, 0) - hs32["idle"])
-            for k in ("W1", "W2_1KiB", "W2_1MiB") if hs.get(k) and hs32.get(k)}
+            for k in ("W1", "W2_1KiB", "W2_1MiB")
+            if hs.get(k) and hs32.get(k)
+        }
         for k, (v, v32) in heap["send_need"].items():
             heap_rows.append(("%s heap above idle (KiB)" % k.replace("_", " "), kib(v), kib(v32), "-"))
-    heap_rows.append(("send-path code on heap (KiB)", kib(sum(imp.values())),
-                      kib(sum(imp32.values())) if imp32 else "-", "-"))
+    heap_rows.append(
+        ("send-path code on heap (KiB)", kib(sum(imp.values())), kib(sum(imp32.values())) if imp32 else "-", "-")
+    )
     for k, v in heap["peak_live"].items():
         heap_rows.append(("%s peak live heap (KiB)" % k.replace("_", " "), kib(v["peak"]), "-", "-"))
     total = sum(sizes.values())
     res["mpy_total_bytes"] = total
     rows.append((".mpy total (KiB, %d files)" % len(sizes), "%.1f" % (total / KIB), "-", "-"))
     # What `make deploy` puts in /lib/mailer: not the probe unless asked for (deploy --probe).
-    board = sum(sizes[name[:-3] + ".mpy"] for _, name in mpbuild.board_files()
-                if name != "main.py")
+    board = sum(sizes[name[:-3] + ".mpy"] for _, name in mpbuild.board_files() if name != "main.py")
     res["mpy_board_bytes"] = board
     rows.append((".mpy deployed to a board (KiB)", "%.1f" % (board / KIB), "-", "-"))
 
-    print("\nmailer (MicroPython Unix port, .mpy) vs CPython smtplib + email; medians of %d runs;"
-          " ratio = mailer / smtplib, run by run; round trips through a %.0f ms + %.0f ms proxy"
-          % (a.runs, a.delay_ms, a.delay_ms))
+    print(
+        "\nmailer (MicroPython Unix port, .mpy) vs CPython smtplib + email; medians of %d runs;"
+        " ratio = mailer / smtplib, run by run; round trips through a %.0f ms + %.0f ms proxy"
+        % (a.runs, a.delay_ms, a.delay_ms)
+    )
     print("%-34s %12s %12s %8s" % ("figure", "mailer", "smtplib", "ratio"))
     for row in rows:
         print("%-34s %12s %12s %8s" % row)
@@ -310,34 +341,49 @@ def report(a, times, trips, heap, sizes, tls, rtt):
         print("%-34s %12s %12s %8s" % row)
     if heap.get("mp32_note"):
         print("32-bit figures incomplete: %s" % heap["mp32_note"])
-    print("\n.mpy per module (bytes): " + ", ".join(
-        "%s %d" % (k.replace("mailer/", "").replace(".mpy", ""), v) for k, v in sizes.items()))
+    print(
+        "\n.mpy per module (bytes): "
+        + ", ".join("%s %d" % (k.replace("mailer/", "").replace(".mpy", ""), v) for k, v in sizes.items())
+    )
     for label, table in (("64-bit", imp), ("32-bit", imp32)):
         if table:
-            print("heap per module once imported from .mpy, %s (bytes): " % label + ", ".join(
-                "%s %d" % (k.replace("mailer.", ""), v) for k, v in table.items()))
+            print(
+                "heap per module once imported from .mpy, %s (bytes): " % label
+                + ", ".join("%s %d" % (k.replace("mailer.", ""), v) for k, v in table.items())
+            )
 
     need = needed_trips(min(tls["mailer"]))
     rt = res["round_trips"]["W1"]
     targets = [
-        ("W1 round trips < smtplib's (%.1f)" % rt["smtplib"], "%.1f" % rt["mailer"],
-         rt["mailer"] < rt["smtplib"]),
+        ("W1 round trips < smtplib's (%.1f)" % rt["smtplib"], "%.1f" % rt["mailer"], rt["mailer"] < rt["smtplib"]),
         # Timer jitter adds a little to every delayed leg: allow 0.5 round trip over the count.
-        ("W1 round trips <= protocol need (%.1f)" % need, "%.1f" % rt["mailer"],
-         rt["mailer"] <= need + 0.5),
-        ("W2 wall time <= %.1f x smtplib" % W2_RATIO_MAX, "%.2f x" % res["wall_ms"]["W2"]["ratio"],
-         res["wall_ms"]["W2"]["ratio"] <= W2_RATIO_MAX),
+        ("W1 round trips <= protocol need (%.1f)" % need, "%.1f" % rt["mailer"], rt["mailer"] <= need + 0.5),
+        (
+            "W2 wall time <= %.1f x smtplib" % W2_RATIO_MAX,
+            "%.2f x" % res["wall_ms"]["W2"]["ratio"],
+            res["wall_ms"]["W2"]["ratio"] <= W2_RATIO_MAX,
+        ),
     ]
     big = hs32 or hs  # the 1 KiB vs 1 MiB target on the 32-bit port when it ran
     if big.get("W2_1MiB") and big.get("W2_1KiB"):
-        targets.append(("W2 heap need 1 MiB - 1 KiB < 4 KiB", "%+d B" % (big["W2_1MiB"] - big["W2_1KiB"]),
-                        abs(big["W2_1MiB"] - big["W2_1KiB"]) < HEAP_DIFF_MAX))
+        targets.append(
+            (
+                "W2 heap need 1 MiB - 1 KiB < 4 KiB",
+                "%+d B" % (big["W2_1MiB"] - big["W2_1KiB"]),
+                abs(big["W2_1MiB"] - big["W2_1KiB"]) < HEAP_DIFF_MAX,
+            )
+        )
     # Issue 11: the 32-bit port's smallest heap (None: failed even at 256 KiB).
     for k, limit in MP32_MAX.items():
         if k in hs32:
             v = hs32[k]
-            targets.append(("32-bit %s heap <= %d KiB" % (k.replace("_", " "), limit // KIB),
-                            "%s KiB" % kib(v), v is not None and v <= limit))
+            targets.append(
+                (
+                    "32-bit %s heap <= %d KiB" % (k.replace("_", " "), limit // KIB),
+                    "%s KiB" % kib(v),
+                    v is not None and v <= limit,
+                )
+            )
     targets.append(("firmware on a board < 40 KiB of .mpy", "%.1f KiB" % (board / KIB), board < MPY_MAX))
     print("TLS: " + ", ".join("%s %s" % (c, "/".join(sorted(v))) for c, v in tls.items()))
     print("\ntargets")

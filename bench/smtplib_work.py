@@ -21,8 +21,9 @@ def messages(item, path, sender, to):
         m.set_content(BODY)
         if path:
             with open(path, "rb") as f:
-                m.add_attachment(f.read(), maintype="application", subtype="octet-stream",
-                                 filename=os.path.basename(path))
+                m.add_attachment(
+                    f.read(), maintype="application", subtype="octet-stream", filename=os.path.basename(path)
+                )
         out.append(m)
     return out
 

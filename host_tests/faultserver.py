@@ -285,14 +285,24 @@ EHLO_PLAIN = b"250-fault.test\r\n250 SIZE 100000\r\n"
 
 def to_starttls(ctx, ehlo=EHLO_TLS):
     """Greeting, EHLO offering STARTTLS, STARTTLS answered 220, the handshake."""
-    return [("send", GREETING), ("expect", b"EHLO"), ("send", ehlo),
-            ("expect", b"STARTTLS"), ("send", b"220 2.0.0 Ready\r\n"), ("starttls", ctx)]
+    return [
+        ("send", GREETING),
+        ("expect", b"EHLO"),
+        ("send", ehlo),
+        ("expect", b"STARTTLS"),
+        ("send", b"220 2.0.0 Ready\r\n"),
+        ("starttls", ctx),
+    ]
 
 
 def auth_plain_ok(ehlo=EHLO_AUTH):
     """After TLS: EHLO, AUTH PLAIN accepted."""
-    return [("expect", b"EHLO"), ("send", ehlo), ("expect", b"AUTH PLAIN"),
-            ("send", b"235 2.7.0 Authentication successful\r\n")]
+    return [
+        ("expect", b"EHLO"),
+        ("send", ehlo),
+        ("expect", b"AUTH PLAIN"),
+        ("send", b"235 2.7.0 Authentication successful\r\n"),
+    ]
 
 
 def transaction(n_rcpt=1, final=b"250 2.0.0 Ok: queued as F1\r\n"):
@@ -301,6 +311,12 @@ def transaction(n_rcpt=1, final=b"250 2.0.0 Ok: queued as F1\r\n"):
     steps = [("expect", b"MAIL FROM:"), ("send", b"250 2.1.0 Ok\r\n")]
     for _ in range(n_rcpt):
         steps += [("expect", b"RCPT TO:"), ("send", b"250 2.1.5 Ok\r\n")]
-    steps += [("expect", b"DATA"), ("send", b"354 End data with <CR><LF>.<CR><LF>\r\n"),
-              ("data",), ("send", final), ("expect", b"QUIT"), ("send", b"221 2.0.0 Bye\r\n")]
+    steps += [
+        ("expect", b"DATA"),
+        ("send", b"354 End data with <CR><LF>.<CR><LF>\r\n"),
+        ("data",),
+        ("send", final),
+        ("expect", b"QUIT"),
+        ("send", b"221 2.0.0 Bye\r\n"),
+    ]
     return steps

@@ -17,8 +17,14 @@ LIMITS = {"max_messages": 10, "max_bytes": 65536, "retry_base_s": 30, "retry_max
 
 def msg(subject):
     to = ["ops@example.com", "boss@example.com"] if subject == "D" else "ops@example.com"
-    return Message("board@example.com", to, subject, subject * 300,
-                   date=(2026, 11, 29, 10, 0, 0), message_id="<%s@example.com>" % subject)
+    return Message(
+        "board@example.com",
+        to,
+        subject,
+        subject * 300,
+        date=(2026, 11, 29, 10, 0, 0),
+        message_id="<%s@example.com>" % subject,
+    )
 
 
 def where(root):
@@ -50,8 +56,11 @@ def fake_send(msgs):
         if m.subject == "A":
             out.append(Result(m.message_id, reply="250 2.0.0 queued"))
         elif m.subject == "D":
-            out.append(Result(m.message_id, reply="250 2.0.0 queued",
-                              refused=[(b"boss@example.com", "451 4.2.0 mailbox busy")]))
+            out.append(
+                Result(
+                    m.message_id, reply="250 2.0.0 queued", refused=[(b"boss@example.com", "451 4.2.0 mailbox busy")]
+                )
+            )
         else:
             reply = "451 4.3.0 try later" if m.subject == "B" else "550 5.1.1 no such user"
             out.append(Result(m.message_id, error=MailError(COMM, reply=reply)))

@@ -8,22 +8,39 @@ import sys
 from mailer import schema, settings
 from mailer.client import Client
 
-GOOD = {"version": 1, "smtp": {"host": "smtp.example.com", "auth": "log_on_using", "user": "smtp-user",
-                                "password": "smtp-pw", "verify": "off"},
-        "mail": {"from": "Board <board@example.com>"},
-        "incoming": {"user": "pop-user", "password": "pop-pw"}}
+GOOD = {
+    "version": 1,
+    "smtp": {
+        "host": "smtp.example.com",
+        "auth": "log_on_using",
+        "user": "smtp-user",
+        "password": "smtp-pw",
+        "verify": "off",
+    },
+    "mail": {"from": "Board <board@example.com>"},
+    "incoming": {"user": "pop-user", "password": "pop-pw"},
+}
 
 CASES = [
     GOOD,
     {},
     [],
     {"version": 7},
-    {"version": 1, "smtp": {"host": "h", "port": 65536, "tls": "maybe", "auth": 3, "x": 1},
-     "mail": {"from": "not an address", "to": ["a@b.example", "c\r\nRCPT TO:<x@y>"]}, "extra": None},
-    {"smtp": {"host": "h", "auth": "log_on_using", "verify": "pin", "pin_sha256": "zz",
-              "mechanisms": []}, "mail": {"from": "a@b.example"}, "outbox": {"retry_base_s": 99, "retry_max_s": 10}},
-    {"smtp": {"host": "h", "auth": "log_on_using", "user": "u", "password": "p", "verify": "off",
-              "deadline_s": 45}, "mail": {"from": "a@b.example"}},
+    {
+        "version": 1,
+        "smtp": {"host": "h", "port": 65536, "tls": "maybe", "auth": 3, "x": 1},
+        "mail": {"from": "not an address", "to": ["a@b.example", "c\r\nRCPT TO:<x@y>"]},
+        "extra": None,
+    },
+    {
+        "smtp": {"host": "h", "auth": "log_on_using", "verify": "pin", "pin_sha256": "zz", "mechanisms": []},
+        "mail": {"from": "a@b.example"},
+        "outbox": {"retry_base_s": 99, "retry_max_s": 10},
+    },
+    {
+        "smtp": {"host": "h", "auth": "log_on_using", "user": "u", "password": "p", "verify": "off", "deadline_s": 45},
+        "mail": {"from": "a@b.example"},
+    },
     {"version": 0, "smtp_server": "mail.example.com", "sender": "a@b.example", "colour": "red"},
     {"smtp_server": "mail.example.com", "sender": "a@b.example"},  # the old flat layout
 ]

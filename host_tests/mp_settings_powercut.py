@@ -16,8 +16,13 @@ def version(n):
     # Distinct settings that differ in several groups, so a mix of two would show.
     return {
         "version": 1,
-        "smtp": {"host": "smtp%d.example.com" % n, "port": 587 + n, "auth": "log_on_using", "user": "su%d" % n,
-                 "password": "pw%d" % n},
+        "smtp": {
+            "host": "smtp%d.example.com" % n,
+            "port": 587 + n,
+            "auth": "log_on_using",
+            "user": "su%d" % n,
+            "password": "pw%d" % n,
+        },
         "mail": {"from": "board%d@example.com" % n, "to": ["ops%d@example.com" % n]},
         "incoming": {"user": "user%d" % n, "password": "pop%d" % n},
     }

@@ -20,8 +20,15 @@ def make_settings(tmp_path, port, certs, smtp=None):
     cfg = {
         "version": 1,
         "incoming": {"host": "127.0.0.1", "user": USER, "password": PASSWORD},
-        "smtp": {"host": "localhost", "port": port, "tls": "required", "verify": "ca",
-                 "ca_file": certs["ca_der"], "timeout_s": TIMEOUT_S, "ehlo_name": "board.test"},
+        "smtp": {
+            "host": "localhost",
+            "port": port,
+            "tls": "required",
+            "verify": "ca",
+            "ca_file": certs["ca_der"],
+            "timeout_s": TIMEOUT_S,
+            "ehlo_name": "board.test",
+        },
         "mail": {"from": "Board <%s>" % USER, "to": [RCPTS[0]]},
         "board": "unix",
     }
@@ -41,8 +48,10 @@ def request(settings, *args):
     for a in args:
         k, _, v = a.partition("=")
         fields[k] = send_tool._split(v) if k in _LISTS else (v == "1" if k == "verbose" else v)
-    path = os.path.join(os.path.dirname(os.path.abspath(settings)), "request-%d.json" % len(os.listdir(
-        os.path.dirname(os.path.abspath(settings)))))
+    path = os.path.join(
+        os.path.dirname(os.path.abspath(settings)),
+        "request-%d.json" % len(os.listdir(os.path.dirname(os.path.abspath(settings)))),
+    )
     return "request=" + send_tool.write_request(path, settings, **fields)
 
 
@@ -50,8 +59,11 @@ def mp_send(path, rcpts=1, heapsize=None):
     """tools/mp_send.py on the Unix port, verbose: (code or None, retry, refused lines, last
     line, stdout + stderr, elapsed seconds). No traceback, and the exit status matches."""
     t0 = time.monotonic()
-    r = mpy.run([SEND, request(path, "verbose=1", "to=" + ",".join(RCPTS[:rcpts]), "subject=Fault test")],
-                heapsize=heapsize, timeout=30)
+    r = mpy.run(
+        [SEND, request(path, "verbose=1", "to=" + ",".join(RCPTS[:rcpts]), "subject=Fault test")],
+        heapsize=heapsize,
+        timeout=30,
+    )
     elapsed = time.monotonic() - t0
     out = r.stdout + r.stderr
     assert "Traceback" not in out, out

@@ -16,8 +16,7 @@ from tools.simboard import SIM_PATH
 RUNS = 0  # calls of run(): conftest.py notes which tests ran the firmware on the Unix port
 
 
-def run(args, heapsize=None, opt=None, extra_path=(), timeout=60, cwd=None, input=None,
-        binary=None):
+def run(args, heapsize=None, opt=None, extra_path=(), timeout=60, cwd=None, input=None, binary=None):
     """Run `micropython [opts] args...` (the 64-bit port unless `binary`) with firmware/ and
     the simulated board's modules (machine, ssd1306, network, ...) on its path, as `make send`
     has them; returns CompletedProcess."""
@@ -32,9 +31,7 @@ def run(args, heapsize=None, opt=None, extra_path=(), timeout=60, cwd=None, inpu
     cmd += list(args)
     env = dict(os.environ)
     env["MICROPYPATH"] = ":".join([FIRMWARE, *extra_path, SIM_PATH, ".frozen"])
-    return subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env, input=input
-    )
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env, input=input)
 
 
 def run_code(code, **kw):

@@ -38,7 +38,7 @@ class CutDevice:
 
     def readblocks(self, block, buf, offset=0):
         a = block * self.bs + offset
-        buf[:] = self.data[a:a + len(buf)]
+        buf[:] = self.data[a : a + len(buf)]
 
     def writeblocks(self, block, buf, offset=None):
         mv = memoryview(buf)
@@ -46,11 +46,11 @@ class CutDevice:
             for i in range(len(buf) // self.bs):
                 if self._take():
                     a = (block + i) * self.bs
-                    self.data[a:a + self.bs] = mv[i * self.bs:(i + 1) * self.bs]
+                    self.data[a : a + self.bs] = mv[i * self.bs : (i + 1) * self.bs]
             return 0
         if self._take():
             a = block * self.bs + offset
-            self.data[a:a + len(buf)] = mv
+            self.data[a : a + len(buf)] = mv
         return 0
 
     def ioctl(self, op, arg):
@@ -61,7 +61,7 @@ class CutDevice:
         if op == _ERASE:
             if self._take():
                 a = arg * self.bs
-                self.data[a:a + self.bs] = b"\xff" * self.bs
+                self.data[a : a + self.bs] = b"\xff" * self.bs
             return 0
         return 0  # init, deinit, sync: nothing to do in RAM
 

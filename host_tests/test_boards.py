@@ -206,16 +206,19 @@ def test_deployed_board_json_path(tmp_path):
     assert board.load_board("esp32_c3_devkitm_1", str(p)) == {"name": "x", "neopixel": {"pin": 8}}
 
 
-@pytest.mark.parametrize("b,msg", [
-    ({"name": "x", "lcd": {}}, "unknown key 'lcd'"),
-    ({"name": "x", "led": {"pin": 2, "colour": 1}}, "unknown key 'led.colour'"),
-    ({"name": "x", "led": {"active_low": True}}, "'led.pin' missing"),
-    ({"name": "x", "display": {"sda": 4}}, "'display.scl' missing"),
-    ({"name": "x", "led": {"pin": [2]}}, "'led.pin' must be"),
-    ({"name": "x", "led": 2}, "'led' must be an object"),
-    ({"name": "x", "console": "yes"}, "'console' must be a bool"),
-    ({"name": 5}, "'name' must be a str"),
-])
+@pytest.mark.parametrize(
+    "b,msg",
+    [
+        ({"name": "x", "lcd": {}}, "unknown key 'lcd'"),
+        ({"name": "x", "led": {"pin": 2, "colour": 1}}, "unknown key 'led.colour'"),
+        ({"name": "x", "led": {"active_low": True}}, "'led.pin' missing"),
+        ({"name": "x", "display": {"sda": 4}}, "'display.scl' missing"),
+        ({"name": "x", "led": {"pin": [2]}}, "'led.pin' must be"),
+        ({"name": "x", "led": 2}, "'led' must be an object"),
+        ({"name": "x", "console": "yes"}, "'console' must be a bool"),
+        ({"name": 5}, "'name' must be a str"),
+    ],
+)
 def test_bad_board_is_861_naming_the_key(b, msg):
     with pytest.raises(MailError) as e:
         board.load_board(b)
@@ -258,8 +261,7 @@ print(json.dumps({
 
 def test_unix_board_is_simulated_led_display_console(tmp_path):
     dump = tmp_path / "screen.bin"
-    r = mpy.run_code(UNIX_SCRIPT % {"boards": BOARDS, "dump": str(dump), "reply": REPLY},
-                     extra_path=(SIM_PATH,))
+    r = mpy.run_code(UNIX_SCRIPT % {"boards": BOARDS, "dump": str(dump), "reply": REPLY}, extra_path=(SIM_PATH,))
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["kinds"] == ["Led", "Display", "Console"]

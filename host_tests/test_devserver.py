@@ -86,8 +86,9 @@ def test_mail_without_auth_refused_after_starttls(smtpd, certs):
 
 
 def test_implicit_tls_port(smtpd, certs):
-    with smtplib.SMTP_SSL("127.0.0.1", smtpd.implicit_port, local_hostname="board.local",
-                          context=client_context(certs), timeout=5) as c:
+    with smtplib.SMTP_SSL(
+        "127.0.0.1", smtpd.implicit_port, local_hostname="board.local", context=client_context(certs), timeout=5
+    ) as c:
         c.ehlo("board.local")
         assert not c.has_extn("starttls")
         c.login(SMTP_USER, SMTP_PASSWORD)
@@ -113,8 +114,7 @@ def test_pipelined_commands_answered_in_order(smtpd, certs):
 
 
 def test_options_plain_server_no_pipelining_size(smtpd_factory):
-    server = smtpd_factory(starttls=False, pipelining=False, size=1000, mechanisms=("PLAIN",),
-                           implicit=False)
+    server = smtpd_factory(starttls=False, pipelining=False, size=1000, mechanisms=("PLAIN",), implicit=False)
     assert server.implicit_port is None
     with smtplib.SMTP("127.0.0.1", server.port, timeout=5) as c:
         c.ehlo("board.local")
@@ -143,11 +143,14 @@ def test_server_cert_verifies_and_fingerprint(certs):
     assert not server._starttls._thread and not server._implicit._thread  # stopped
 
 
-@pytest.mark.parametrize("variant,reason", [
-    ("wrongname", "Hostname mismatch"),
-    ("expired", "certificate has expired"),
-    ("selfsigned", "self-signed certificate"),
-])
+@pytest.mark.parametrize(
+    "variant,reason",
+    [
+        ("wrongname", "Hostname mismatch"),
+        ("expired", "certificate has expired"),
+        ("selfsigned", "self-signed certificate"),
+    ],
+)
 def test_failing_variants_rejected_by_cpython(smtpd_factory, certs, variant, reason):
     server = smtpd_factory(cert=variant)
     with socket.create_connection(("127.0.0.1", server.implicit_port), 5) as raw:
@@ -160,8 +163,7 @@ def test_client_certificate_required(smtpd_factory, certs):
     server = smtpd_factory(client_ca=True)
     # TLS 1.3: the refusal (alert certificate_required) arrives with the first read.
     with pytest.raises((ssl.SSLError, smtplib.SMTPServerDisconnected)):
-        with smtplib.SMTP_SSL("127.0.0.1", server.implicit_port, context=client_context(certs),
-                              timeout=5) as c:
+        with smtplib.SMTP_SSL("127.0.0.1", server.implicit_port, context=client_context(certs), timeout=5) as c:
             c.ehlo("board.local")
     ctx = client_context(certs)
     ctx.load_cert_chain(certs["client_pem"], certs["client_key"])
@@ -228,17 +230,34 @@ def test_micropython_tls_handshake_with_der_ca(smtpd_factory, certs, tmp_path, v
 
 def test_cli_serves_saves_and_shows(tmp_path, certs):
     certdir, maildir = tmp_path / "certs", tmp_path / "mail"
-    cmd = [sys.executable, "-m", "tools.devserver", "--port", "0", "--implicit-port", "0",
-           "--user", "%s:%s" % (SMTP_USER, SMTP_PASSWORD), "--certdir", str(certdir),
-           "--maildir", str(maildir), "--dir", str(tmp_path)]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         cwd=mpy.ROOT)
+    cmd = [
+        sys.executable,
+        "-m",
+        "tools.devserver",
+        "--port",
+        "0",
+        "--implicit-port",
+        "0",
+        "--user",
+        "%s:%s" % (SMTP_USER, SMTP_PASSWORD),
+        "--certdir",
+        str(certdir),
+        "--maildir",
+        str(maildir),
+        "--dir",
+        str(tmp_path),
+    ]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=mpy.ROOT)
     try:
         ready = p.stdout.readline().split()
         assert ready[0] == "ready", p.stderr.read()
         fields = dict(f.split("=", 1) for f in ready[1:])
-        empty = subprocess.run([sys.executable, "-m", "tools.devserver", "--show", str(maildir)],
-                               capture_output=True, text=True, cwd=mpy.ROOT)
+        empty = subprocess.run(
+            [sys.executable, "-m", "tools.devserver", "--show", str(maildir)],
+            capture_output=True,
+            text=True,
+            cwd=mpy.ROOT,
+        )
         assert empty.returncode == 1 and empty.stdout.startswith("no messages")
         ctx = ssl.create_default_context(cafile=str(certdir / "ca.pem"))
         with smtplib.SMTP("127.0.0.1", int(fields["port"]), timeout=5) as c:
@@ -257,14 +276,24 @@ def test_cli_serves_saves_and_shows(tmp_path, certs):
     meta = json.loads((maildir / "0001.json").read_text())
     assert meta["tls"] is True and meta["user"] == SMTP_USER and meta["rcpt_tos"] == ["ops@example.com"]
     assert SMTP_PASSWORD not in p.stdout.read() + p.stderr.read()
-    show = subprocess.run([sys.executable, "-m", "tools.devserver", "--show", str(maildir)],
-                          capture_output=True, text=True, cwd=mpy.ROOT, check=True).stdout
+    show = subprocess.run(
+        [sys.executable, "-m", "tools.devserver", "--show", str(maildir)],
+        capture_output=True,
+        text=True,
+        cwd=mpy.ROOT,
+        check=True,
+    ).stdout
     assert show.count("subject: hello") == 2 and "to:      b@example.com" in show
 
 
 def _start(args, cwd):
-    p = subprocess.Popen([sys.executable, "-m", "tools.devserver", *args], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, cwd=cwd)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "tools.devserver", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+    )
     ready = p.stdout.readline().split()
     assert ready and ready[0] == "ready", p.stderr.read()
     return p, dict(f.split("=", 1) for f in ready[1:])
@@ -279,8 +308,13 @@ def test_cli_keeps_certificates_and_writes_settings_for_make_send(tmp_path):
         first = open(fields["ca"], "rb").read()
         pin_line = p.stdout.readline()
         assert pin_line.startswith("certificates made in ")
-        r = subprocess.run(["make", "-s", "send", "SETTINGS=" + fields["settings"], "TO=you@example.com"],
-                           cwd=mpy.ROOT, capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            ["make", "-s", "send", "SETTINGS=" + fields["settings"], "TO=you@example.com"],
+            cwd=mpy.ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert r.returncode == 0 and r.stdout.splitlines()[-1].startswith("sent <"), r.stdout + r.stderr
     finally:
         p.terminate()
@@ -304,14 +338,20 @@ def test_cli_port_in_use_is_one_line(tmp_path):
         s.bind(("127.0.0.1", 0))
         s.listen(1)
         port = s.getsockname()[1]
-        r = subprocess.run([sys.executable, "-m", "tools.devserver", "--dir", str(tmp_path),
-                            "--port", str(port)], capture_output=True, text=True, cwd=mpy.ROOT, timeout=60)
+        r = subprocess.run(
+            [sys.executable, "-m", "tools.devserver", "--dir", str(tmp_path), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            cwd=mpy.ROOT,
+            timeout=60,
+        )
     assert r.returncode == 1 and r.stdout == ""
     assert r.stderr.count("\n") == 1 and "choose another with --port" in r.stderr
     assert "Traceback" not in r.stderr
 
 
 def test_cli_help_says_nothing_is_required():
-    r = subprocess.run([sys.executable, "-m", "tools.devserver", "--help"], capture_output=True,
-                       text=True, cwd=mpy.ROOT, check=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "tools.devserver", "--help"], capture_output=True, text=True, cwd=mpy.ROOT, check=True
+    )
     assert "No option is required" in " ".join(r.stdout.split())

@@ -22,8 +22,7 @@ SLACK = 1.0  # interpreter start-up and TLS set-up on a loaded 2-core machine
 def run_case(case, certs, tmp_path, smtp=None):
     smtp = dict(fc.mode_smtp(object()), **(smtp or {}), **case.smtp)
     with FaultServer(case.steps, linger=5) as srv:
-        code, retry, refused, last, out, elapsed = mp_send(
-            make_settings(tmp_path, srv.port, certs, smtp), case.rcpts)
+        code, retry, refused, last, out, elapsed = mp_send(make_settings(tmp_path, srv.port, certs, smtp), case.rcpts)
         fc.check(case, code, retry, len(refused), elapsed, srv, TIMEOUT_S, SLACK)
         for secret in fc.b64_forms():
             assert secret.decode() not in out, (case.name, secret)
@@ -42,8 +41,7 @@ def _cases():
 @pytest.mark.parametrize("name", _cases())
 def test_case(name, certs, tmp_path):
     ctx = fs.server_context(certs)
-    (case,) = [c for c in fc.stage_cases(ctx) + fc.reply_cases(ctx) + fc.starttls_cases(ctx)
-               if c.name == name]
+    (case,) = [c for c in fc.stage_cases(ctx) + fc.reply_cases(ctx) + fc.starttls_cases(ctx) if c.name == name]
     last, out, srv = run_case(case, certs, tmp_path)
     if case.code is None:
         assert srv.bodies and b"Subject: Fault test" in srv.bodies[0]
@@ -64,15 +62,20 @@ def test_case(name, certs, tmp_path):
 
 @pytest.mark.parametrize("variant", ["selfsigned", "wrongname", "expired"])
 def test_certificate_rejected_is_863(variant, certs, tmp_path):
-    case = Case("cert-" + variant, fs.to_starttls(fs.server_context(certs, variant)), 863, False,
-                secret_free=True)
+    case = Case("cert-" + variant, fs.to_starttls(fs.server_context(certs, variant)), 863, False, secret_free=True)
     last, out, srv = run_case(case, certs, tmp_path)
     assert srv.handshake_error
 
 
 def test_pin_mismatch_is_863(certs, tmp_path):
-    case = Case("pin", fs.to_starttls(fs.server_context(certs)), 863, False, secret_free=True,
-                smtp={"verify": "pin", "pin_sha256": "00" * 32})
+    case = Case(
+        "pin",
+        fs.to_starttls(fs.server_context(certs)),
+        863,
+        False,
+        secret_free=True,
+        smtp={"verify": "pin", "pin_sha256": "00" * 32},
+    )
     last, _, _ = run_case(case, certs, tmp_path)
     assert last == "#863 Server certificate rejected (certificate fingerprint differs from the pinned one)"
 
@@ -92,12 +95,12 @@ def test_client_certificate_required_is_841_on_mbedtls(certs, tmp_path):
     # (-30592, 'MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE') without the alert's number: the same
     # as any other fatal alert, so the table's rule applies: #841. (CPython's client, on TLS
     # 1.3, reads alert 116 certificate_required and gives #842: test_faults_host.py.)
-    case = Case("client-cert", fs.to_starttls(fs.server_context(certs, client_ca=True)), 841, False,
-                secret_free=True)
+    case = Case("client-cert", fs.to_starttls(fs.server_context(certs, client_ca=True)), 841, False, secret_free=True)
     last, out, srv = run_case(case, certs, tmp_path)
     # The stack's error as plain text: its name and number, not a Python tuple.
-    assert last == ("#841 No encryption method in common with the server "
-                    "(MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE (-30592))")
+    assert last == (
+        "#841 No encryption method in common with the server (MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE (-30592))"
+    )
     assert "did not return a certificate" in srv.handshake_error
 
 
@@ -106,8 +109,9 @@ def test_reset_after_certificate_request_is_841_not_retried(mode, certs, tmp_pat
     # The server resets the connection instead of sending an alert (Mbed TLS here speaks TLS
     # 1.2 whatever the server allows): a verdict, not "#801 ... (TLS handshake: 104)", retried.
     last, out, srv = run_case(fc.abort_case(certs, mode), certs, tmp_path)
-    assert last.startswith("#841 No encryption method in common with the server "
-                           "(handshake aborted by the server: "), last
+    assert last.startswith("#841 No encryption method in common with the server (handshake aborted by the server: "), (
+        last
+    )
     assert srv.handshake_error and srv.tls_version is None
 
 
@@ -184,7 +188,12 @@ def test_bad_replies_in_bounded_memory(name, mpy_dir):
     (case,) = [c for c in fc.reply_cases(None) if c.name == name]
     with FaultServer(case.steps, linger=3) as srv:
         env = dict(os.environ, MICROPYPATH=mpy_dir + ":.frozen")
-        r = subprocess.run([mpy.micropython_path(), "-X", "heapsize=64k", "-c", _BOUNDED % srv.port],
-                           capture_output=True, text=True, env=env, timeout=30)
+        r = subprocess.run(
+            [mpy.micropython_path(), "-X", "heapsize=64k", "-c", _BOUNDED % srv.port],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=30,
+        )
         assert r.stdout.startswith("#801 Error communicating with the SMTP server (bad reply: "), r.stdout + r.stderr
         assert srv.wait_eof(3)

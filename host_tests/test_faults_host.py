@@ -88,8 +88,7 @@ def test_starttls_case(name, ctx, certs, tmp_path):
 
 @pytest.mark.parametrize("variant", ["selfsigned", "wrongname", "expired"])
 def test_certificate_rejected_is_863(variant, certs, tmp_path):
-    case = Case("cert-" + variant, fs.to_starttls(fs.server_context(certs, variant)), 863, False,
-                secret_free=True)
+    case = Case("cert-" + variant, fs.to_starttls(fs.server_context(certs, variant)), 863, False, secret_free=True)
     res, srv, _ = run_case(case, object(), certs, tmp_path)
     assert "certificate" in (res.error.detail or "").lower() or "verify" in res.error.detail.lower()
 
@@ -108,8 +107,12 @@ def test_pinned_certificate_without_a_clock_is_fine(certs, tmp_path, monkeypatch
     # A SHA-256 pin does not depend on dates: the unset clock is no obstacle.
     monkeypatch.setattr(transport, "clock_ok", lambda: False)
     ctx = fs.server_context(certs)
-    case = Case("pin-no-clock", fs.to_starttls(ctx) + fs.auth_plain_ok() + fs.transaction(), None,
-                smtp={"verify": "pin", "pin_sha256": certs["server_sha256"]})
+    case = Case(
+        "pin-no-clock",
+        fs.to_starttls(ctx) + fs.auth_plain_ok() + fs.transaction(),
+        None,
+        smtp={"verify": "pin", "pin_sha256": certs["server_sha256"]},
+    )
     run_case(case, object(), certs, tmp_path)
 
 
@@ -118,8 +121,7 @@ def test_client_certificate_required(certs, tmp_path):
     # looks complete to the client, so the failure surfaces on the first read after it. The
     # code is whatever the alert text lets classify tell: #842 when it names
     # certificate_required, #801 when the server only dropped the connection.
-    case = Case("client-cert", fs.to_starttls(fs.server_context(certs, client_ca=True)), 842, False,
-                secret_free=True)
+    case = Case("client-cert", fs.to_starttls(fs.server_context(certs, client_ca=True)), 842, False, secret_free=True)
     with FaultServer(case.steps, linger=5) as srv:
         res, elapsed, _ = deliver(make_settings(tmp_path, srv.port, certs, {"mechanisms": ["PLAIN"]}))
         assert not res.ok and elapsed < TIMEOUT_S + SLACK
@@ -154,8 +156,7 @@ def test_nothing_in_common_is_841(server, certs, tmp_path):
         ctx = _tls11_only(certs)
     else:  # CBC with SHA-1 MACs: not in CPython's default client list
         ctx = fs.tls12_context(certs, "ECDHE-ECDSA-AES128-SHA")
-    res, srv, _ = run_case(Case(server, fs.to_starttls(ctx), 841, False, secret_free=True), object(),
-                           certs, tmp_path)
+    res, srv, _ = run_case(Case(server, fs.to_starttls(ctx), 841, False, secret_free=True), object(), certs, tmp_path)
     assert "alert" in res.error.detail and srv.handshake_error
 
 
@@ -232,10 +233,23 @@ def test_421_at_mail_ends_the_session_for_every_message(monkeypatch):
 
     conn = FakeConn([b"220 mx\r\n", b"250 mx\r\n", b"421 4.3.2 shutting down\r\n"], tls=True)
     monkeypatch.setattr(transport, "connect", lambda *a, **k: conn)
-    cfg = {"smtp": {"host": "mx", "port": 465, "tls": "implicit", "verify": "off", "auth": "none",
-                    "timeout_s": 1, "deadline_s": None, "mechanisms": ["PLAIN"],
-                    "allow_plain_password": False, "ehlo_name": "b", "ca_file": "", "pin_sha256": ""},
-           "incoming": {"user": "", "password": ""}}
+    cfg = {
+        "smtp": {
+            "host": "mx",
+            "port": 465,
+            "tls": "implicit",
+            "verify": "off",
+            "auth": "none",
+            "timeout_s": 1,
+            "deadline_s": None,
+            "mechanisms": ["PLAIN"],
+            "allow_plain_password": False,
+            "ehlo_name": "b",
+            "ca_file": "",
+            "pin_sha256": "",
+        },
+        "incoming": {"user": "", "password": ""},
+    }
     msgs = [Message("a@b.c", "d@e.f", "s%d" % i, "x", date=(2026, 1, 1, 0, 0, 0, 0, 0)) for i in (1, 2)]
     results = client.deliver(cfg, msgs)
     assert [r.error.reply for r in results] == ["421 4.3.2 shutting down"] * 2
@@ -250,48 +264,95 @@ _EHLO_TLS = b"250-mx\r\n250 STARTTLS\r\n"
 _EHLO_AUTH = b"250-mx\r\n250 AUTH PLAIN\r\n"
 
 
-@pytest.mark.parametrize("name,script,smtp,code,wire", [
-    ("auth-535", [b"220 mx\r\n", _EHLO_AUTH, b"535 5.7.8 bad credentials\r\n"], {}, 839,
-     b"EHLO b\r\nAUTH PLAIN AGRldkBiLmMAcHc=\r\nQUIT\r\n"),
-    ("no-starttls-862", [b"220 mx\r\n", b"250 mx\r\n"], {"tls": "required", "port": 587}, 862,
-     b"EHLO b\r\nQUIT\r\n"),
-    ("no-mechanism-839", [b"220 mx\r\n", b"250-mx\r\n250 AUTH NTLM\r\n"], {}, 839,
-     b"EHLO b\r\nQUIT\r\n"),
-    ("injection-862", [b"220 mx\r\n", _EHLO_TLS, b"220 go\r\n250 injected\r\n"],
-     {"tls": "required", "port": 587}, 862, b"EHLO b\r\nSTARTTLS\r\n"),
-    ("greeting-421", [b"421 4.3.2 busy\r\n"], {}, 801, b""),
-    ("timeout", [b"220 mx\r\n", None], {}, 801, b"EHLO b\r\n"),
-])
+@pytest.mark.parametrize(
+    "name,script,smtp,code,wire",
+    [
+        (
+            "auth-535",
+            [b"220 mx\r\n", _EHLO_AUTH, b"535 5.7.8 bad credentials\r\n"],
+            {},
+            839,
+            b"EHLO b\r\nAUTH PLAIN AGRldkBiLmMAcHc=\r\nQUIT\r\n",
+        ),
+        (
+            "no-starttls-862",
+            [b"220 mx\r\n", b"250 mx\r\n"],
+            {"tls": "required", "port": 587},
+            862,
+            b"EHLO b\r\nQUIT\r\n",
+        ),
+        ("no-mechanism-839", [b"220 mx\r\n", b"250-mx\r\n250 AUTH NTLM\r\n"], {}, 839, b"EHLO b\r\nQUIT\r\n"),
+        (
+            "injection-862",
+            [b"220 mx\r\n", _EHLO_TLS, b"220 go\r\n250 injected\r\n"],
+            {"tls": "required", "port": 587},
+            862,
+            b"EHLO b\r\nSTARTTLS\r\n",
+        ),
+        ("greeting-421", [b"421 4.3.2 busy\r\n"], {}, 801, b""),
+        ("timeout", [b"220 mx\r\n", None], {}, 801, b"EHLO b\r\n"),
+    ],
+)
 def test_quit_after_a_failure_only_while_in_step(monkeypatch, name, script, smtp, code, wire):
     conn = FakeConn(script, tls=smtp.get("tls", "implicit") == "implicit")
     monkeypatch.setattr(transport, "connect", lambda *a, **k: conn)
-    cfg = {"smtp": dict({"host": "mx", "port": 465, "tls": "implicit", "verify": "off",
-                         "auth": "same_as_incoming", "timeout_s": 1, "deadline_s": None,
-                         "mechanisms": ["PLAIN"], "allow_plain_password": False, "ehlo_name": "b",
-                         "ca_file": "", "pin_sha256": ""}, **smtp),
-           "incoming": {"user": "dev@b.c", "password": "pw"}}
+    cfg = {
+        "smtp": dict(
+            {
+                "host": "mx",
+                "port": 465,
+                "tls": "implicit",
+                "verify": "off",
+                "auth": "same_as_incoming",
+                "timeout_s": 1,
+                "deadline_s": None,
+                "mechanisms": ["PLAIN"],
+                "allow_plain_password": False,
+                "ehlo_name": "b",
+                "ca_file": "",
+                "pin_sha256": "",
+            },
+            **smtp,
+        ),
+        "incoming": {"user": "dev@b.c", "password": "pw"},
+    }
     msg = Message("a@b.c", "d@e.f", "s", "x", date=(2026, 1, 1, 0, 0, 0, 0, 0))
     (res,) = client.deliver(cfg, [msg])
     assert res.error.code == code, res.line()
     assert bytes(conn.written) == wire and conn.closed
 
 
-@pytest.mark.parametrize("exc,first,line", [
-    # Mbed TLS's (number, name) as plain text, not a tuple.
-    (OSError(-30592, "MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE"), False,
-     "#841 No encryption method in common with the server (MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE (-30592))"),
-    # The port raises the stack's ALLOC_FAILED as ENOMEM (as it prints: "[Errno 12] ENOMEM").
-    (OSError(12, "ENOMEM"), False, "#851 Not enough memory (TLS: [Errno 12] ENOMEM)"),
-    (OSError(32, "EPIPE"), False, "#841 No encryption method in common with the server "
-                         "(handshake aborted by the server: [Errno 32] EPIPE)"),
-    # An EOF inside the handshake is the network (retry); on the first read after it, the
-    # end of a TLS 1.3 handshake the server refused.
-    (OSError(-29312, "MBEDTLS_ERR_SSL_CONN_EOF"), False,
-     "#801 Error communicating with the SMTP server (TLS handshake: MBEDTLS_ERR_SSL_CONN_EOF (-29312))"),
-    (OSError(-29312, "MBEDTLS_ERR_SSL_CONN_EOF"), True,
-     "#841 No encryption method in common with the server "
-     "(handshake aborted by the server: MBEDTLS_ERR_SSL_CONN_EOF (-29312))"),
-])
+@pytest.mark.parametrize(
+    "exc,first,line",
+    [
+        # Mbed TLS's (number, name) as plain text, not a tuple.
+        (
+            OSError(-30592, "MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE"),
+            False,
+            "#841 No encryption method in common with the server (MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE (-30592))",
+        ),
+        # The port raises the stack's ALLOC_FAILED as ENOMEM (as it prints: "[Errno 12] ENOMEM").
+        (OSError(12, "ENOMEM"), False, "#851 Not enough memory (TLS: [Errno 12] ENOMEM)"),
+        (
+            OSError(32, "EPIPE"),
+            False,
+            "#841 No encryption method in common with the server (handshake aborted by the server: [Errno 32] EPIPE)",
+        ),
+        # An EOF inside the handshake is the network (retry); on the first read after it, the
+        # end of a TLS 1.3 handshake the server refused.
+        (
+            OSError(-29312, "MBEDTLS_ERR_SSL_CONN_EOF"),
+            False,
+            "#801 Error communicating with the SMTP server (TLS handshake: MBEDTLS_ERR_SSL_CONN_EOF (-29312))",
+        ),
+        (
+            OSError(-29312, "MBEDTLS_ERR_SSL_CONN_EOF"),
+            True,
+            "#841 No encryption method in common with the server "
+            "(handshake aborted by the server: MBEDTLS_ERR_SSL_CONN_EOF (-29312))",
+        ),
+    ],
+)
 def test_tls_error_texts_and_codes(exc, first, line):
     err = classify.tls_error(exc, first)
     assert err.line() == line

@@ -12,10 +12,29 @@ from mailer.errors import COMM, MailError
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Bytes that look like SMTP often enough to get past the first checks, mixed with noise.
-_PIECES = st.sampled_from([
-    b"250", b"220", b"421", b"535", b"334", b"-", b" ", b"\r\n", b"\n", b"\r", b"ok", b"\xff",
-    b"\x00", b"AUTH PLAIN LOGIN", b"SIZE 10", b"STARTTLS", b"2.7.0", b"9", b"x" * 300,
-])
+_PIECES = st.sampled_from(
+    [
+        b"250",
+        b"220",
+        b"421",
+        b"535",
+        b"334",
+        b"-",
+        b" ",
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b"ok",
+        b"\xff",
+        b"\x00",
+        b"AUTH PLAIN LOGIN",
+        b"SIZE 10",
+        b"STARTTLS",
+        b"2.7.0",
+        b"9",
+        b"x" * 300,
+    ]
+)
 _STREAM = st.one_of(
     st.binary(max_size=3000),
     st.lists(_PIECES, max_size=200).map(b"".join),
@@ -74,8 +93,10 @@ def test_reply_parser_any_stream_any_chunking(data, sizes):
 
 
 @FUZZ
-@given(st.lists(st.binary(max_size=80).filter(lambda b: b"\n" not in b and b"\r" not in b), max_size=120),
-       st.lists(st.integers(1, 64), max_size=40))
+@given(
+    st.lists(st.binary(max_size=80).filter(lambda b: b"\n" not in b and b"\r" not in b), max_size=120),
+    st.lists(st.integers(1, 64), max_size=40),
+)
 def test_well_formed_replies_survive_any_chunking(texts, sizes):
     # Lines of printable text after "250-"/"250 ": a reply comes back intact in any pieces,
     # or, past the line-count or reply-size bound, #801 at once.
@@ -89,16 +110,19 @@ def test_well_formed_replies_survive_any_chunking(texts, sizes):
 
 
 @FUZZ
-@given(st.lists(st.binary(max_size=120), max_size=codec.MAX_LINES),
-       st.lists(st.sampled_from(["CRAM-MD5", "PLAIN", "LOGIN", "XOAUTH2"]), max_size=4))
+@given(
+    st.lists(st.binary(max_size=120), max_size=codec.MAX_LINES),
+    st.lists(st.sampled_from(["CRAM-MD5", "PLAIN", "LOGIN", "XOAUTH2"]), max_size=4),
+)
 def test_capability_parser_and_mechanism_choice(lines, allowed):
     caps = codec.parse_ehlo(codec.Reply(250, [b"host"] + lines))
     assert len(caps) <= len(lines)
     for kw, params in caps.items():
         assert isinstance(kw, bytes) and isinstance(params, bytes) and kw == kw.upper()
     mech = codec.choose_mechanism(caps.get(b"AUTH", b""), tuple(allowed))
-    assert mech is None or (mech in codec.STRENGTH and mech.decode() in allowed
-                            and mech in caps[b"AUTH"].upper().split())
+    assert mech is None or (
+        mech in codec.STRENGTH and mech.decode() in allowed and mech in caps[b"AUTH"].upper().split()
+    )
 
 
 @FUZZ

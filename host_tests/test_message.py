@@ -68,7 +68,7 @@ def display_name(data):
     raw = email.message_from_bytes(data, policy=policy.compat32)["From"].replace("\r\n", "")
     if not raw.endswith(">"):
         return ""
-    return str(make_header(decode_header(raw[:raw.rindex("<")].rstrip())))
+    return str(make_header(decode_header(raw[: raw.rindex("<")].rstrip())))
 
 
 def content(part):
@@ -84,8 +84,10 @@ def test_full_message_round_trip(tmp_path):
     msg = make(
         "Zoë Ünïcode <dev@example.com>",
         ["Bob Smith <bob@example.com>", "Ops <ops@example.org>"],
-        subject=subject, body=body,
-        cc=["Carol Ω <carol@example.net>"], bcc=["audit@example.net", "BOB@example.com"],
+        subject=subject,
+        body=body,
+        cc=["Carol Ω <carol@example.net>"],
+        bcc=["audit@example.net", "BOB@example.com"],
         attachments=[Attachment(path=str(path)), Attachment(data="a,b\n1,2\n", name="données.csv")],
     )
     data = wire(msg)
@@ -93,7 +95,9 @@ def test_full_message_round_trip(tmp_path):
     assert p["From"].addresses[0].display_name == "Zoë Ünïcode"
     assert p["From"].addresses[0].addr_spec == "dev@example.com"
     assert [(a.display_name, a.addr_spec) for a in p["To"].addresses] == [
-        ("Bob Smith", "bob@example.com"), ("Ops", "ops@example.org")]
+        ("Bob Smith", "bob@example.com"),
+        ("Ops", "ops@example.org"),
+    ]
     assert [(a.display_name, a.addr_spec) for a in p["Cc"].addresses] == [("Carol Ω", "carol@example.net")]
     assert p["Bcc"] is None and b"audit@" not in data
     assert p["Subject"] == subject
@@ -111,8 +115,7 @@ def test_full_message_round_trip(tmp_path):
     assert part_csv.get_content_type() == "text/csv"
     assert part_csv.get_filename() == "données.csv"
     assert part_csv.get_payload(decode=True) == b"a,b\n1,2\n"
-    assert msg.recipients() == [b"bob@example.com", b"ops@example.org", b"carol@example.net",
-                                b"audit@example.net"]
+    assert msg.recipients() == [b"bob@example.com", b"ops@example.org", b"carol@example.net", b"audit@example.net"]
     assert msg.envelope_from == b"dev@example.com"
     assert not msg.needs_smtputf8
 
@@ -123,7 +126,8 @@ def test_exact_bytes_of_a_small_message():
         b"From: Device <dev@example.com>\r\nTo: ops@example.com\r\nSubject: Hi\r\n"
         b"Date: Sun, 29 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1.2@x.y>\r\nMIME-Version: 1.0\r\n"
         b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n"
-        b"one\r\ntwo\r\n")
+        b"one\r\ntwo\r\n"
+    )
 
 
 def test_8bit_body_only_when_the_server_takes_it():
@@ -203,13 +207,17 @@ def test_size_matches_for_attachment_files(tmp_path, n):
 
 names = st.text(st.characters(blacklist_characters="\r\n\0", blacklist_categories=("Cs",)), max_size=80)
 # A quoted display name: anything but a control character, a quote or a backslash.
-displays = st.text(st.characters(blacklist_characters='"\\\x7f', blacklist_categories=("Cs", "Cc")),
-                   max_size=80)
+displays = st.text(st.characters(blacklist_characters='"\\\x7f', blacklist_categories=("Cs", "Cc")), max_size=80)
 
 
 @settings(max_examples=150, deadline=None)
-@given(subject=names, display=displays, body=st.one_of(st.text(), st.lists(st.text(), max_size=5)),
-       blobs=st.lists(st.binary(max_size=1500), max_size=3), eightbit=st.booleans())
+@given(
+    subject=names,
+    display=displays,
+    body=st.one_of(st.text(), st.lists(st.text(), max_size=5)),
+    blobs=st.lists(st.binary(max_size=1500), max_size=3),
+    eightbit=st.booleans(),
+)
 def test_any_shape_round_trips(subject, display, body, blobs, eightbit):
     sender = '"%s" <dev@example.com>' % display if display.strip() else "dev@example.com"
     atts = [Attachment(data=b, name="f%d.bin" % i) for i, b in enumerate(blobs)]
@@ -275,23 +283,28 @@ def test_attachment_path_with_line_break_refused(tmp_path):
     assert e.value.code == SETTINGS and "attachment path" in e.value.detail
 
 
-@pytest.mark.parametrize("addr", ["nobody", "a@", "@b.c", "a b@c.d", "<a@b.c", "a@b..c", "a@.b",
-                                  "x@y.z, w@v.u", "a@b@c.d", "Name <>", 'q"uote@b.c'])
+@pytest.mark.parametrize(
+    "addr",
+    ["nobody", "a@", "@b.c", "a b@c.d", "<a@b.c", "a@b..c", "a@.b", "x@y.z, w@v.u", "a@b@c.d", "Name <>", 'q"uote@b.c'],
+)
 def test_bad_addresses_refused(addr):
     with pytest.raises(MailError) as e:
         make(to=addr)
     assert e.value.code == SETTINGS and e.value.detail == "to: not an address: " + addr
 
 
-@pytest.mark.parametrize("kw,why", [
-    (dict(to=[]), "no recipients"),
-    (dict(body=(x for x in ["a"])), "generator"),
-    (dict(body=b"\xff\xfe"), "not UTF-8"),
-    (dict(subject=5), "subject: not a string"),
-    (dict(date=(2026, 13, 1, 0, 0, 0)), "date"),
-    (dict(message_id="no-angle@x"), "message_id"),
-    (dict(attachments=["file.txt"]), "not an Attachment"),
-])
+@pytest.mark.parametrize(
+    "kw,why",
+    [
+        (dict(to=[]), "no recipients"),
+        (dict(body=(x for x in ["a"])), "generator"),
+        (dict(body=b"\xff\xfe"), "not UTF-8"),
+        (dict(subject=5), "subject: not a string"),
+        (dict(date=(2026, 13, 1, 0, 0, 0)), "date"),
+        (dict(message_id="no-angle@x"), "message_id"),
+        (dict(attachments=["file.txt"]), "not an Attachment"),
+    ],
+)
 def test_bad_input_refused(kw, why):
     with pytest.raises(MailError) as e:
         make(**kw)
@@ -314,14 +327,27 @@ def test_attachment_checks(tmp_path):
     assert e.value.code == SETTINGS and "later.txt" in e.value.detail
 
 
-@pytest.mark.parametrize("name,mime_type", [
-    ("a.txt", "text/plain"), ("b.CSV", "text/csv"), ("c.json", "application/json"),
-    ("d.log", "text/plain"), ("e.html", "text/html"), ("f.jpg", "image/jpeg"),
-    ("g.jpeg", "image/jpeg"), ("h.png", "image/png"), ("i.gif", "image/gif"), ("j.bmp", "image/bmp"),
-    ("k.pdf", "application/pdf"), ("l.bin", "application/octet-stream"), ("m.zip", "application/zip"),
-    ("n.tar.gz", "application/gzip"), ("o.xyz", "application/octet-stream"),
-    ("noext", "application/octet-stream"),
-])
+@pytest.mark.parametrize(
+    "name,mime_type",
+    [
+        ("a.txt", "text/plain"),
+        ("b.CSV", "text/csv"),
+        ("c.json", "application/json"),
+        ("d.log", "text/plain"),
+        ("e.html", "text/html"),
+        ("f.jpg", "image/jpeg"),
+        ("g.jpeg", "image/jpeg"),
+        ("h.png", "image/png"),
+        ("i.gif", "image/gif"),
+        ("j.bmp", "image/bmp"),
+        ("k.pdf", "application/pdf"),
+        ("l.bin", "application/octet-stream"),
+        ("m.zip", "application/zip"),
+        ("n.tar.gz", "application/gzip"),
+        ("o.xyz", "application/octet-stream"),
+        ("noext", "application/octet-stream"),
+    ],
+)
 def test_mime_type_from_extension(name, mime_type):
     assert Attachment(data=b"x", name=name).mime_type == mime_type
     part = list(parse(wire(make(attachments=[Attachment(data=b"x", name=name)]))).iter_parts())[1]
@@ -349,8 +375,10 @@ def test_non_ascii_address_needs_smtputf8():
     assert msg.recipients() == ["josé@exämple.com".encode(), b"ok@example.com"]
 
 
-DATE_RE = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|"
-                     r"Nov|Dec) \d{4} \d\d:\d\d:\d\d \+0000$")
+DATE_RE = re.compile(
+    r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|"
+    r"Nov|Dec) \d{4} \d\d:\d\d:\d\d \+0000$"
+)
 MSGID_RE = re.compile(r"^<[0-9a-f]+\.[0-9a-f]{16}@example\.com>$")
 
 
@@ -390,9 +418,15 @@ def test_unset_clock_refused(monkeypatch):
 def test_to_dict_from_dict_round_trip(tmp_path):
     path = tmp_path / "pic.png"
     path.write_bytes(bytes(range(256)) * 10)
-    msg = Message("Zoë <dev@example.com>", ["a@example.com", "B <b@example.com>"], subject="Grüße",
-                  body="line 1\n.\n", cc="c@example.com", bcc=["d@example.com"],
-                  attachments=[Attachment(path=str(path)), Attachment(data=b"\0\1\2", name="raw")])
+    msg = Message(
+        "Zoë <dev@example.com>",
+        ["a@example.com", "B <b@example.com>"],
+        subject="Grüße",
+        body="line 1\n.\n",
+        cc="c@example.com",
+        bcc=["d@example.com"],
+        attachments=[Attachment(path=str(path)), Attachment(data=b"\0\1\2", name="raw")],
+    )
     d = json.loads(json.dumps(to_dict(msg)))
     again = from_dict(d)
     assert again.message_id == msg.message_id and again.date == msg.date
@@ -413,14 +447,21 @@ def _session(caps):
 
 
 def test_session_sends_exact_size_and_the_message_intact():
-    msg = make(to=["a@example.com"], bcc="b@example.com", subject="Grüße",
-               body=".\n..\n.x\n" * 300, attachments=[Attachment(data=b".\n" * 999, name="d.txt")])
+    msg = make(
+        to=["a@example.com"],
+        bcc="b@example.com",
+        subject="Grüße",
+        body=".\n..\n.x\n" * 300,
+        attachments=[Attachment(data=b".\n" * 999, name="d.txt")],
+    )
     conn, s = _session({b"SIZE": b"10000000", b"PIPELINING": b"", b"8BITMIME": b""})
     size = msg.size(eightbit=True)
     s.send(msg.envelope_from, msg.recipients(), msg.chunks(eightbit=True), size=size, eightbit=True)
     head, data = bytes(conn.written).split(b"DATA\r\n", 1)
-    assert head == (b"MAIL FROM:<dev@example.com> SIZE=%d BODY=8BITMIME\r\n" % size
-                    + b"RCPT TO:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n")
+    assert head == (
+        b"MAIL FROM:<dev@example.com> SIZE=%d BODY=8BITMIME\r\n" % size
+        + b"RCPT TO:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+    )
     assert data.endswith(b"\r\n.\r\n")
     unstuffed = b"\r\n".join(x[1:] if x[:1] == b"." else x for x in data[:-5].split(b"\r\n"))
     assert unstuffed + b"\r\n" == b"".join(msg.chunks(eightbit=True))
@@ -437,23 +478,27 @@ def test_message_over_server_size_refused_before_data():
 
 # -- one strict address parser, the same on CPython and on the Unix port ---------
 # (text, (name, address)) accepted, or (text, the #861 detail for field "to").
-ADDRESS_CASES = [
-    ('"Doe, Jane" <jane@example.com>', ["Doe, Jane", "jane@example.com"]),
-    ('"x <y@z.w>" <a@b.example>', ["x <y@z.w>", "a@b.example"]),
-    ("J. Doe <j@example.com>", ["J. Doe", "j@example.com"]),
-    ("ops@example.com", ["", "ops@example.com"]),
-    # Two readings (CVE-2023-27043 class): refused, never delivered to the inner address.
-    ("alice@example.org(<bob@example.com>", "to: not an address: alice@example.org(<bob@example.com>"),
-    ("alice@example.org <bob@example.com>", "to: not an address: alice@example.org <bob@example.com>"),
-    ("Doe, Jane <jane@example.com>", "to: not an address: Doe, Jane <jane@example.com>"),
-    ('"a"b <c@example.com>', 'to: not an address: "a"b <c@example.com>'),
-    ('"a\\"b" <c@example.com>', 'to: not an address: "a\\"b" <c@example.com>'),
-    ("Bob (work) <bob@example.com>", "to: not an address: Bob (work) <bob@example.com>"),
-    ("group: a@example.com;", "to: not an address: group: a@example.com;"),
-    ('"open <a@example.com>', 'to: not an address: "open <a@example.com>'),
-] + [("a%sb@example.com" % chr(c), "to: control character in address") for c in (1, 9, 0x1B, 0x1F, 0x7F)] + [
-    ('"Es%sc" <e@example.com>' % chr(0x1B), "to: control character in address"),
-]
+ADDRESS_CASES = (
+    [
+        ('"Doe, Jane" <jane@example.com>', ["Doe, Jane", "jane@example.com"]),
+        ('"x <y@z.w>" <a@b.example>', ["x <y@z.w>", "a@b.example"]),
+        ("J. Doe <j@example.com>", ["J. Doe", "j@example.com"]),
+        ("ops@example.com", ["", "ops@example.com"]),
+        # Two readings (CVE-2023-27043 class): refused, never delivered to the inner address.
+        ("alice@example.org(<bob@example.com>", "to: not an address: alice@example.org(<bob@example.com>"),
+        ("alice@example.org <bob@example.com>", "to: not an address: alice@example.org <bob@example.com>"),
+        ("Doe, Jane <jane@example.com>", "to: not an address: Doe, Jane <jane@example.com>"),
+        ('"a"b <c@example.com>', 'to: not an address: "a"b <c@example.com>'),
+        ('"a\\"b" <c@example.com>', 'to: not an address: "a\\"b" <c@example.com>'),
+        ("Bob (work) <bob@example.com>", "to: not an address: Bob (work) <bob@example.com>"),
+        ("group: a@example.com;", "to: not an address: group: a@example.com;"),
+        ('"open <a@example.com>', 'to: not an address: "open <a@example.com>'),
+    ]
+    + [("a%sb@example.com" % chr(c), "to: control character in address") for c in (1, 9, 0x1B, 0x1F, 0x7F)]
+    + [
+        ('"Es%sc" <e@example.com>' % chr(0x1B), "to: control character in address"),
+    ]
+)
 
 
 def _mailbox_results():
@@ -473,11 +518,13 @@ def test_addresses_have_one_reading_on_cpython_and_the_unix_port():
 
     want = [w if isinstance(w, list) else [SETTINGS, w] for _, w in ADDRESS_CASES]
     assert _mailbox_results() == want
-    code = ("import json\nfrom mailer.message import mailbox\nfrom mailer.errors import MailError\n"
-            "out = []\nfor t in json.loads(%r):\n"
-            "    try:\n        out.append(list(mailbox('to', t)))\n"
-            "    except MailError as e:\n        out.append([e.code, e.detail])\n"
-            "print(json.dumps(out))\n") % json.dumps([t for t, _ in ADDRESS_CASES])
+    code = (
+        "import json\nfrom mailer.message import mailbox\nfrom mailer.errors import MailError\n"
+        "out = []\nfor t in json.loads(%r):\n"
+        "    try:\n        out.append(list(mailbox('to', t)))\n"
+        "    except MailError as e:\n        out.append([e.code, e.detail])\n"
+        "print(json.dumps(out))\n"
+    ) % json.dumps([t for t, _ in ADDRESS_CASES])
     r = mpy.run(["-c", code])
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == want
@@ -515,13 +562,18 @@ def test_recipients_are_bounded_before_they_are_parsed():
 def test_recipients_are_bounded_on_the_unix_port():
     import mpy
 
-    r = mpy.run_code("from mailer.message import Message\nfrom mailer.errors import MailError\n"
-                     "for n in (100, 101, 100000):\n"
-                     "    try:\n        print(len(Message('a@b.example', ['r@b.example'] * n, date=0).recipients()))\n"
-                     "    except MailError as e:\n        print(e.code, e.detail)\n")
+    r = mpy.run_code(
+        "from mailer.message import Message\nfrom mailer.errors import MailError\n"
+        "for n in (100, 101, 100000):\n"
+        "    try:\n        print(len(Message('a@b.example', ['r@b.example'] * n, date=0).recipients()))\n"
+        "    except MailError as e:\n        print(e.code, e.detail)\n"
+    )
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines() == ["1", "861 too many recipients (at most 100)",
-                                     "861 too many recipients (at most 100)"]
+    assert r.stdout.splitlines() == [
+        "1",
+        "861 too many recipients (at most 100)",
+        "861 too many recipients (at most 100)",
+    ]
 
 
 def test_due_limits_the_envelope_not_the_headers():

@@ -14,8 +14,17 @@ from mp_message_hash import build, digest
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MODULES = ["__init__", "compat", "errors", "mime", "message", "attach",
-           "outbox", "client", "flashfile"]  # outbox: to_dict/from_dict (more=True)
+MODULES = [
+    "__init__",
+    "compat",
+    "errors",
+    "mime",
+    "message",
+    "attach",
+    "outbox",
+    "client",
+    "flashfile",
+]  # outbox: to_dict/from_dict (more=True)
 
 
 @pytest.fixture(scope="module")

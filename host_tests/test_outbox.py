@@ -28,8 +28,7 @@ class Clock:
 
 
 def msg(subject="Report", body="all well\n", **kw):
-    return Message("Board <board@example.com>", ["ops@example.com"], subject, body,
-                   date=(2026, 11, 29, 10, 0, 0), **kw)
+    return Message("Board <board@example.com>", ["ops@example.com"], subject, body, date=(2026, 11, 29, 10, 0, 0), **kw)
 
 
 def temp_fail(msgs):
@@ -51,13 +50,15 @@ class Recorder:
 
 def test_server_down_queued_then_delivered_once_after_a_reboot(smtpd_factory, certs, tmp_path):
     port = free_port()
-    cfg = settings.check({
-        "version": 1,
-        "incoming": {"user": SMTP_USER, "password": SMTP_PASSWORD},
-        "smtp": {"host": "localhost", "port": port, "ca_file": certs["ca_der"], "timeout_s": 3},
-        "mail": {"from": SMTP_USER},
-        "outbox": LIMITS,
-    })
+    cfg = settings.check(
+        {
+            "version": 1,
+            "incoming": {"user": SMTP_USER, "password": SMTP_PASSWORD},
+            "smtp": {"host": "localhost", "port": port, "ca_file": certs["ca_der"], "timeout_s": 3},
+            "mail": {"from": SMTP_USER},
+            "outbox": LIMITS,
+        }
+    )
     clock = Clock()
     root = str(tmp_path / "outbox")
     ob = Outbox(root, cfg["outbox"], clock)
@@ -165,8 +166,8 @@ def test_a_round_takes_at_most_a_batch_oldest_first_and_the_new_one_first(tmp_pa
     ob = Outbox(str(tmp_path), dict(LIMITS, max_messages=10, max_bytes=65536), Clock())
     names = [ob.add(msg("m%d" % i)) for i in range(BATCH + 2)]
     rec = Recorder()
-    assert [n for n, _ in ob.deliver(rec, first=names[-1])] == [names[-1]] + names[:BATCH - 1]
-    assert [n for n, _ in ob.deliver(rec)] == names[BATCH - 1:-1]
+    assert [n for n, _ in ob.deliver(rec, first=names[-1])] == [names[-1]] + names[: BATCH - 1]
+    assert [n for n, _ in ob.deliver(rec)] == names[BATCH - 1 : -1]
     assert len(rec.sent) == len(set(rec.sent)) == BATCH + 2
 
 
@@ -211,8 +212,16 @@ def test_a_partial_delivery_keeps_only_the_deferred_recipients_due(tmp_path):
     def partial(msgs):
         (m,) = msgs
         seen.append(m.recipients())
-        return [Result(m.message_id, reply="250 ok", refused=[
-            (b"boss@example.com", "451 4.2.0 mailbox busy"), (b"gone@example.com", "550 5.1.1 no such user")])]
+        return [
+            Result(
+                m.message_id,
+                reply="250 ok",
+                refused=[
+                    (b"boss@example.com", "451 4.2.0 mailbox busy"),
+                    (b"gone@example.com", "550 5.1.1 no such user"),
+                ],
+            )
+        ]
 
     ((_, r),) = ob.deliver(partial)
     assert not r.ok and r.error.code == COMM and r.error.retry
@@ -246,22 +255,44 @@ def test_the_retry_to_deferred_recipients_over_smtp_sends_the_same_bytes(tmp_pat
     from faultserver import FaultServer
 
     def script(rcpts):
-        steps = [("send", fs.GREETING), ("expect", b"EHLO"), ("send", b"250 fault.test\r\n"),
-                 ("expect", b"MAIL FROM:<board@example.com>")]
+        steps = [
+            ("send", fs.GREETING),
+            ("expect", b"EHLO"),
+            ("send", b"250 fault.test\r\n"),
+            ("expect", b"MAIL FROM:<board@example.com>"),
+        ]
         steps.append(("send", b"250 Ok\r\n"))
         for r, reply in rcpts:
             steps += [("expect", b"RCPT TO:<" + r + b">"), ("send", reply)]
-        return steps + [("expect", b"DATA"), ("send", b"354 go\r\n"), ("data",), ("send", fc.OK_FINAL),
-                        ("expect", b"QUIT")]
+        return steps + [
+            ("expect", b"DATA"),
+            ("send", b"354 go\r\n"),
+            ("data",),
+            ("send", fc.OK_FINAL),
+            ("expect", b"QUIT"),
+        ]
 
     ob = Outbox(str(tmp_path / "ob"), LIMITS, Clock(10**9))
     name = ob.add(Message("board@example.com", TWO, "P", "x", date=(2026, 11, 29, 10, 0, 0)))
     bodies = []
-    for rcpts in ([(b"ops@example.com", b"250 Ok\r\n"), (b"boss@example.com", b"451 4.2.0 busy\r\n")],
-                  [(b"boss@example.com", b"250 Ok\r\n")]):
+    for rcpts in (
+        [(b"ops@example.com", b"250 Ok\r\n"), (b"boss@example.com", b"451 4.2.0 busy\r\n")],
+        [(b"boss@example.com", b"250 Ok\r\n")],
+    ):
         with FaultServer(script(rcpts), linger=2) as srv:
-            cfg = settings.check({"smtp": {"host": "127.0.0.1", "port": srv.port, "tls": "off", "auth": "none",
-                                           "verify": "off", "timeout_s": 2}, "mail": {"from": "board@example.com"}})
+            cfg = settings.check(
+                {
+                    "smtp": {
+                        "host": "127.0.0.1",
+                        "port": srv.port,
+                        "tls": "off",
+                        "auth": "none",
+                        "verify": "off",
+                        "timeout_s": 2,
+                    },
+                    "mail": {"from": "board@example.com"},
+                }
+            )
             ((_, r),) = ob.deliver(lambda ms, cfg=cfg: client.deliver(cfg, ms), first=name)
             srv.wait_eof()
             assert srv.errors == [] and len(srv.bodies) == 1
@@ -271,12 +302,15 @@ def test_the_retry_to_deferred_recipients_over_smtp_sends_the_same_bytes(tmp_pat
 
 
 # -- checksums: a damaged record is never delivered ----------------------------------------
-@pytest.mark.parametrize("damage", [
-    lambda b: b + b"\n{}",  # junk appended after the JSON
-    lambda b: b.replace(b"ops@example.com", b"opz@example.com"),  # one flipped character
-    lambda b: b[:len(b) // 2],  # torn
-    lambda b: b[9:],  # no checksum at all
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda b: b + b"\n{}",  # junk appended after the JSON
+        lambda b: b.replace(b"ops@example.com", b"opz@example.com"),  # one flipped character
+        lambda b: b[: len(b) // 2],  # torn
+        lambda b: b[9:],  # no checksum at all
+    ],
+)
 def test_a_record_that_fails_its_checksum_goes_to_failed(tmp_path, damage):
     root = tmp_path / "ob"
     ob = Outbox(str(root), LIMITS, Clock())

@@ -168,6 +168,7 @@ def test_crlf_in_credentials_is_861_before_sending(user, password):
 
 # ---------------------------------------------------------------- a real Dovecot pop3d
 
+
 def _start(**kw):
     # Skipped only where dovecot is missing outside CI; under CI, DevPop3.start() fails.
     if dovecot_path() is None and not os.environ.get("CI"):
@@ -199,10 +200,22 @@ def settings(server, tls, port=None, **smtp):
     # A settings file's content for POP before SMTP to `server`, then SMTP to a closed port
     # (see mp_pop3_login.py).
     cfg = {
-        "incoming": {"host": "127.0.0.1", "port": port or server.port, "tls": tls,
-                     "user": server.user, "password": server.password},
-        "smtp": {"host": "127.0.0.1", "port": closed_port(), "auth": "pop_before_smtp", "verify": "ca",
-                 "ca_file": server.certs["ca_der"], "timeout_s": 5, "allow_plain_password": False},
+        "incoming": {
+            "host": "127.0.0.1",
+            "port": port or server.port,
+            "tls": tls,
+            "user": server.user,
+            "password": server.password,
+        },
+        "smtp": {
+            "host": "127.0.0.1",
+            "port": closed_port(),
+            "auth": "pop_before_smtp",
+            "verify": "ca",
+            "ca_file": server.certs["ca_der"],
+            "timeout_s": 5,
+            "allow_plain_password": False,
+        },
         "mail": {"from": "dev@example.com"},
     }
     cfg["smtp"].update(smtp)
@@ -255,8 +268,7 @@ def test_apop_over_stls_on_cpython(dovecot):
     from mailer.compat import Deadline
 
     ca = client.load_ca(dovecot.certs["ca_der"])
-    conn = transport.connect("127.0.0.1", dovecot.port, 5000, Deadline(10000),
-                             transport.TlsConfig("ca", ca))
+    conn = transport.connect("127.0.0.1", dovecot.port, 5000, Deadline(10000), transport.TlsConfig("ca", ca))
     n = len(dovecot.log())
     try:
         pop3.login(conn, dovecot.user.encode(), dovecot.password.encode(), "starttls")
@@ -295,10 +307,19 @@ def test_stls_missing_sends_no_password(dovecot_no_ssl, runner):
 @RUNNERS
 def test_server_down_is_810_retried(runner):
     port = closed_port()
-    cfg = {"incoming": {"host": "127.0.0.1", "port": port, "tls": "starttls", "user": "u", "password": "p"},
-           "smtp": {"host": "127.0.0.1", "port": closed_port(), "auth": "pop_before_smtp", "verify": "off",
-                    "timeout_s": 5},
-           "mail": {"from": "dev@example.com"}}
+    cfg = {
+        "incoming": {"host": "127.0.0.1", "port": port, "tls": "starttls", "user": "u", "password": "p"},
+        "smtp": {
+            "host": "127.0.0.1",
+            "port": closed_port(),
+            "auth": "pop_before_smtp",
+            "verify": "off",
+            "timeout_s": 5,
+        },
+        "mail": {"from": "dev@example.com"},
+    }
     out = run(runner, cfg)
-    assert out == ("810 True #810 POP server error (connect: #801 Error communicating with the SMTP "
-                   "server (connection to 127.0.0.1:%d refused))" % port)
+    assert out == (
+        "810 True #810 POP server error (connect: #801 Error communicating with the SMTP "
+        "server (connection to 127.0.0.1:%d refused))" % port
+    )

@@ -27,7 +27,7 @@ def test_save_survives_a_cut_after_every_block_write(fs):
     assert res[0] == "old" and res[-1] == "new"
     assert set(res) <= {"old", "old backup", "new"}, res
     # Once "new" is there it stays (a later write cannot bring "old" back).
-    assert res[res.index("new"):] == ["new"] * (len(res) - res.index("new"))
+    assert res[res.index("new") :] == ["new"] * (len(res) - res.index("new"))
     # Between "settings.json -> .bak" and ".tmp -> settings.json" there is no main file:
     # the backup is what load() reads there, on both filesystems.
     assert "old backup" in res

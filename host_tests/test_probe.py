@@ -135,8 +135,10 @@ def test_probe_and_send_agree_on_a_wrong_tls_mode_and_say_how_to_fix_it(smtpd, t
     # and a send (the Unix port's Mbed TLS) give the same code and the same hint.
     import mpsend
 
-    cases = [(smtpd.port, "implicit", "#841", 'this port speaks STARTTLS, use tls "required"'),
-             (smtpd.implicit_port, "required", "#801", 'needs tls "implicit"')]
+    cases = [
+        (smtpd.port, "implicit", "#841", 'this port speaks STARTTLS, use tls "required"'),
+        (smtpd.implicit_port, "required", "#801", 'needs tls "implicit"'),
+    ]
     for port, mode, code, hint in cases:
         path = settings_file(tmp_path, port, smtpd.certs, tls=mode, timeout_s=1, deadline_s=2)
         rc, out = host_probe(path)

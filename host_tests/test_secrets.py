@@ -35,8 +35,7 @@ CASES = [(m, e) for m in EXCHANGE for e in ENDINGS]
 
 def _script(ctx, mech, ending):
     caps = b"250-fault.test\r\n250 AUTH CRAM-MD5 PLAIN LOGIN\r\n"
-    return fs.to_starttls(ctx) + [("expect", b"EHLO"), ("send", caps)] \
-        + EXCHANGE[mech] + ENDINGS[ending][0]
+    return fs.to_starttls(ctx) + [("expect", b"EHLO"), ("send", caps)] + EXCHANGE[mech] + ENDINGS[ending][0]
 
 
 def _wire_checks(srv, mech):

@@ -33,8 +33,11 @@ def send(path, *args):
 
 
 def test_same_as_incoming_uses_only_the_incoming_account(smtpd, tmp_path):
-    path = write(tmp_path, {"port": smtpd.port, "ca_file": smtpd.certs["ca_der"]},
-                 {"host": "127.0.0.1", "port": 110, "tls": "starttls", "user": SMTP_USER, "password": SMTP_PASSWORD})
+    path = write(
+        tmp_path,
+        {"port": smtpd.port, "ca_file": smtpd.certs["ca_der"]},
+        {"host": "127.0.0.1", "port": 110, "tls": "starttls", "user": SMTP_USER, "password": SMTP_PASSWORD},
+    )
     rc, last = send(path)
     assert rc == 0, last
     assert smtpd.messages[0]["user"] == SMTP_USER
@@ -42,9 +45,17 @@ def test_same_as_incoming_uses_only_the_incoming_account(smtpd, tmp_path):
 
 def test_log_on_using_uses_its_own_account(smtpd_factory, tmp_path):
     server = smtpd_factory(users={"smtp-only@example.com": "own-Pa55", SMTP_USER: "other"})
-    path = write(tmp_path, {"port": server.port, "ca_file": server.certs["ca_der"], "auth": "log_on_using",
-                            "user": "smtp-only@example.com", "password": "own-Pa55"},
-                 {"host": "127.0.0.1", "port": 110, "tls": "starttls", "user": SMTP_USER, "password": SMTP_PASSWORD})
+    path = write(
+        tmp_path,
+        {
+            "port": server.port,
+            "ca_file": server.certs["ca_der"],
+            "auth": "log_on_using",
+            "user": "smtp-only@example.com",
+            "password": "own-Pa55",
+        },
+        {"host": "127.0.0.1", "port": 110, "tls": "starttls", "user": SMTP_USER, "password": SMTP_PASSWORD},
+    )
     rc, last = send(path)
     assert rc == 0, last
     assert server.messages[0]["user"] == "smtp-only@example.com"
@@ -61,8 +72,13 @@ def dovecot(certs):
 
 def test_pop_before_smtp_logs_in_to_dovecot_then_sends_without_auth(dovecot, smtpd_factory, tmp_path):
     server = smtpd_factory(auth_required=False)
-    incoming = {"host": "127.0.0.1", "port": dovecot.port, "tls": "starttls", "user": SMTP_USER,
-                "password": SMTP_PASSWORD}
+    incoming = {
+        "host": "127.0.0.1",
+        "port": dovecot.port,
+        "tls": "starttls",
+        "user": SMTP_USER,
+        "password": SMTP_PASSWORD,
+    }
     smtp = {"port": server.port, "ca_file": server.certs["ca_der"], "auth": "pop_before_smtp"}
     path = write(tmp_path, smtp, incoming)
     before = dovecot.log().count("Login: user=<%s>" % SMTP_USER)
@@ -100,8 +116,13 @@ def test_same_account_works_at_the_pop3_server_and_for_smtp_auth(dovecot, smtpd,
         "cfg = settings.load(%r)\ncfg['smtp']['auth'] = 'pop_before_smtp'\n"
         "Client(cfg).session().conn.close()\nprint('pop ok')\n"
     )
-    incoming = {"host": "127.0.0.1", "port": dovecot.port, "tls": "starttls", "user": SMTP_USER,
-                "password": SMTP_PASSWORD}
+    incoming = {
+        "host": "127.0.0.1",
+        "port": dovecot.port,
+        "tls": "starttls",
+        "user": SMTP_USER,
+        "password": SMTP_PASSWORD,
+    }
     path = write(tmp_path, {"port": smtpd.port, "ca_file": smtpd.certs["ca_der"]}, incoming)
     r = mpy.run_code(code % path)
     assert r.stdout.strip() == "pop ok", r.stdout + r.stderr
@@ -111,8 +132,11 @@ def test_same_account_works_at_the_pop3_server_and_for_smtp_auth(dovecot, smtpd,
 
 def test_opportunistic_encrypts_when_offered(smtpd_factory, tmp_path):
     server = smtpd_factory(require_tls=False)
-    path = write(tmp_path, {"port": server.port, "ca_file": server.certs["ca_der"], "tls": "opportunistic"},
-                 {"host": "h", "port": 110, "tls": "off", "user": SMTP_USER, "password": SMTP_PASSWORD})
+    path = write(
+        tmp_path,
+        {"port": server.port, "ca_file": server.certs["ca_der"], "tls": "opportunistic"},
+        {"host": "h", "port": 110, "tls": "off", "user": SMTP_USER, "password": SMTP_PASSWORD},
+    )
     assert send(path)[0] == 0
     assert server.messages[0]["tls"] and server.messages[0]["user"] == SMTP_USER
 

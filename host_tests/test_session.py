@@ -25,12 +25,17 @@ def session(script, **kw):
 
 
 def test_full_transcript_byte_for_byte():
-    conn, s = session([
-        GREETING, EHLO_PRE, b"220 2.0.0 Go ahead\r\n", EHLO_POST,
-        b"235 2.7.0 Authentication successful\r\n",
-        b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n",
-        b"250 2.0.0 Ok: queued as 12345\r\n",
-    ])
+    conn, s = session(
+        [
+            GREETING,
+            EHLO_PRE,
+            b"220 2.0.0 Go ahead\r\n",
+            EHLO_POST,
+            b"235 2.7.0 Authentication successful\r\n",
+            b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n",
+            b"250 2.0.0 Ok: queued as 12345\r\n",
+        ]
+    )
     s.open()
     reply, refused = s.send(b"dev@example.com", [b"ops@example.com"], [b"Subject: hi\r\n\r\nbody\r\n"], size=24)
     s.quit()
@@ -63,9 +68,7 @@ def test_capabilities_before_tls_are_forgotten():
     s.open()
     assert b"STARTTLS" not in s.caps
     assert s.caps[b"AUTH"] == b"LOGIN"
-    assert bytes(conn.written).endswith(
-        b"<TLS>EHLO board.local\r\nAUTH LOGIN ZGV2QGV4YW1wbGUuY29t\r\nczNjcmV0\r\n"
-    )
+    assert bytes(conn.written).endswith(b"<TLS>EHLO board.local\r\nAUTH LOGIN ZGV2QGV4YW1wbGUuY29t\r\nczNjcmV0\r\n")
 
 
 def test_no_starttls_with_tls_required_sends_no_auth():
@@ -100,8 +103,9 @@ def test_plain_password_allowed_explicitly():
 
 
 def test_auth_535_is_839():
-    conn, s = session([GREETING, EHLO_PRE, b"220 go\r\n", EHLO_POST,
-                       b"535 5.7.8 Authentication credentials invalid\r\n"])
+    conn, s = session(
+        [GREETING, EHLO_PRE, b"220 go\r\n", EHLO_POST, b"535 5.7.8 Authentication credentials invalid\r\n"]
+    )
     with pytest.raises(MailError) as e:
         s.open()
     assert e.value.code == AUTH and not e.value.retry
@@ -113,7 +117,10 @@ def test_cram_md5_preferred_when_allowed():
     challenge = b"PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+"
     conn, s = session(
         [GREETING, b"250-mx\r\n250 AUTH LOGIN PLAIN CRAM-MD5\r\n", b"334 " + challenge + b"\r\n", b"235 ok\r\n"],
-        conn_tls=True, tls="implicit", user=b"tim", password=b"tanstaaftanstaaf",
+        conn_tls=True,
+        tls="implicit",
+        user=b"tim",
+        password=b"tanstaaftanstaaf",
         mechanisms=("CRAM-MD5", "PLAIN", "LOGIN"),
     )
     del post
@@ -125,8 +132,9 @@ def test_cram_md5_preferred_when_allowed():
 
 
 def test_non_base64_challenge_is_clean_error():
-    conn, s = session([GREETING, b"250-mx\r\n250 AUTH LOGIN\r\n", b"334 !!!not base64!!!\r\n"], conn_tls=True,
-                      tls="implicit")
+    conn, s = session(
+        [GREETING, b"250-mx\r\n250 AUTH LOGIN\r\n", b"334 !!!not base64!!!\r\n"], conn_tls=True, tls="implicit"
+    )
     with pytest.raises(MailError) as e:
         s.open()
     assert e.value.code == COMM
@@ -135,17 +143,28 @@ def test_non_base64_challenge_is_clean_error():
 def test_without_pipelining_one_command_per_write():
     conn, s = session(
         [GREETING, b"250 mx\r\n", b"250 ok\r\n", b"250 ok\r\n", b"354 go\r\n", b"250 queued\r\n"],
-        conn_tls=True, tls="implicit", user=None,
+        conn_tls=True,
+        tls="implicit",
+        user=None,
     )
     s.open()
     s.send(b"a@b.c", [b"d@e.f"], [b"x\r\n"])
-    assert conn.writes == [b"EHLO board.local\r\n", b"MAIL FROM:<a@b.c>\r\n", b"RCPT TO:<d@e.f>\r\n", b"DATA\r\n",
-                           b"x\r\n.\r\n"]
+    assert conn.writes == [
+        b"EHLO board.local\r\n",
+        b"MAIL FROM:<a@b.c>\r\n",
+        b"RCPT TO:<d@e.f>\r\n",
+        b"DATA\r\n",
+        b"x\r\n.\r\n",
+    ]
 
 
 def test_dot_stuffing_and_line_ends_across_chunks():
-    conn, s = session([GREETING, b"250 mx\r\n", b"250 ok\r\n", b"250 ok\r\n", b"354 go\r\n", b"250 queued\r\n"],
-                      conn_tls=True, tls="implicit", user=None)
+    conn, s = session(
+        [GREETING, b"250 mx\r\n", b"250 ok\r\n", b"250 ok\r\n", b"354 go\r\n", b"250 queued\r\n"],
+        conn_tls=True,
+        tls="implicit",
+        user=None,
+    )
     s.open()
     chunks = [b"a\n.", b"\n..\r", b"\n.x\rb\r", b"", b"\r\n.", b"end"]
     s.send(b"a@b.c", [b"d@e.f"], chunks)
@@ -192,10 +211,18 @@ def test_size_over_server_limit_refused_before_mail():
 
 
 def test_partial_recipients_and_all_refused():
-    conn, s = session([GREETING, b"250-mx\r\n250 PIPELINING\r\n",
-                       b"250 ok\r\n250 ok\r\n550 5.1.1 no such user\r\n354 go\r\n", b"250 queued\r\n",
-                       b"250 ok\r\n550 5.1.1 no\r\n550 5.1.1 no\r\n554 no valid recipients\r\n"],
-                      conn_tls=True, tls="implicit", user=None)
+    conn, s = session(
+        [
+            GREETING,
+            b"250-mx\r\n250 PIPELINING\r\n",
+            b"250 ok\r\n250 ok\r\n550 5.1.1 no such user\r\n354 go\r\n",
+            b"250 queued\r\n",
+            b"250 ok\r\n550 5.1.1 no\r\n550 5.1.1 no\r\n554 no valid recipients\r\n",
+        ],
+        conn_tls=True,
+        tls="implicit",
+        user=None,
+    )
     s.open()
     reply, refused = s.send(b"a@b.c", [b"d@e.f", b"x@e.f"], [b"hi\r\n"])
     assert refused == [(b"x@e.f", "550 5.1.1 no such user")]
@@ -234,15 +261,21 @@ def test_reply_over_4_kib_is_801_even_under_100_lines():
 
 # Stay in step (RFC 5321 4.2, RFC 2920 3.1): bytes already read that no command asked for
 # stop the session with #801 before the next command, which is never sent.
-@pytest.mark.parametrize("script,wire,before", [
-    # A 250 in the same packet as the greeting: EHLO would take it as its answer.
-    ([GREETING + b"250 ok\r\n"], b"", "ehlo"),
-    # A stray 235 behind the EHLO after STARTTLS: AUTH would take it as success.
-    ([GREETING, EHLO_PRE, b"220 go\r\n", EHLO_POST + b"235 2.7.0 ok\r\n"],
-     b"EHLO board.local\r\nSTARTTLS\r\n<TLS>EHLO board.local\r\n", "auth"),
-    # Half a line is unread data too.
-    ([GREETING + b"25"], b"", "ehlo"),
-])
+@pytest.mark.parametrize(
+    "script,wire,before",
+    [
+        # A 250 in the same packet as the greeting: EHLO would take it as its answer.
+        ([GREETING + b"250 ok\r\n"], b"", "ehlo"),
+        # A stray 235 behind the EHLO after STARTTLS: AUTH would take it as success.
+        (
+            [GREETING, EHLO_PRE, b"220 go\r\n", EHLO_POST + b"235 2.7.0 ok\r\n"],
+            b"EHLO board.local\r\nSTARTTLS\r\n<TLS>EHLO board.local\r\n",
+            "auth",
+        ),
+        # Half a line is unread data too.
+        ([GREETING + b"25"], b"", "ehlo"),
+    ],
+)
 def test_reply_not_asked_for_is_801_and_nothing_more_is_sent(script, wire, before):
     conn, s = session(script)
     with pytest.raises(MailError) as e:
@@ -255,13 +288,15 @@ def test_reply_not_asked_for_is_801_and_nothing_more_is_sent(script, wire, befor
 def test_pipelined_replies_together_are_in_step_but_one_more_is_not():
     # RFC 2920: the group's three replies in one read are what was asked for...
     group = b"250 ok\r\n250 ok\r\n354 go\r\n"
-    conn, s = session([GREETING, b"250-mx\r\n250 PIPELINING\r\n", group, b"250 queued\r\n"],
-                      conn_tls=True, tls="implicit", user=None)
+    conn, s = session(
+        [GREETING, b"250-mx\r\n250 PIPELINING\r\n", group, b"250 queued\r\n"], conn_tls=True, tls="implicit", user=None
+    )
     s.open()
     assert s.send(b"a@b.c", [b"d@e.f"], [b"hi\r\n"]) == ("250 queued", [])
     # ...a fourth is not: the body is not sent, as the stray 250 would pass for its answer.
-    conn, s = session([GREETING, b"250-mx\r\n250 PIPELINING\r\n", group + b"250 queued\r\n"],
-                      conn_tls=True, tls="implicit", user=None)
+    conn, s = session(
+        [GREETING, b"250-mx\r\n250 PIPELINING\r\n", group + b"250 queued\r\n"], conn_tls=True, tls="implicit", user=None
+    )
     s.open()
     with pytest.raises(MailError) as e:
         s.send(b"a@b.c", [b"d@e.f"], [b"hi\r\n"])
@@ -271,8 +306,7 @@ def test_pipelined_replies_together_are_in_step_but_one_more_is_not():
 
 def test_stray_reply_between_unpipelined_commands():
     # Without PIPELINING the server answers MAIL twice: RCPT is never sent.
-    conn, s = session([GREETING, b"250 mx\r\n", b"250 ok\r\n250 ok\r\n"],
-                      conn_tls=True, tls="implicit", user=None)
+    conn, s = session([GREETING, b"250 mx\r\n", b"250 ok\r\n250 ok\r\n"], conn_tls=True, tls="implicit", user=None)
     s.open()
     with pytest.raises(MailError) as e:
         s.send(b"a@b.c", [b"d@e.f"], [b"hi\r\n"])
@@ -280,12 +314,15 @@ def test_stray_reply_between_unpipelined_commands():
     assert bytes(conn.written) == b"EHLO board.local\r\nMAIL FROM:<a@b.c>\r\n"
 
 
-@pytest.mark.parametrize("lines,auth", [
-    ([b"AUTH=PLAIN LOGIN"], b"PLAIN LOGIN"),
-    ([b"AUTH=LOGIN", b"AUTH CRAM-MD5 PLAIN"], b"LOGIN CRAM-MD5 PLAIN"),
-    ([b"AUTH  PLAIN   LOGIN ", b"auth=login"], b"PLAIN   LOGIN LOGIN"),
-    ([b"AUTH=", b"SIZE  100"], b""),
-])
+@pytest.mark.parametrize(
+    "lines,auth",
+    [
+        ([b"AUTH=PLAIN LOGIN"], b"PLAIN LOGIN"),
+        ([b"AUTH=LOGIN", b"AUTH CRAM-MD5 PLAIN"], b"LOGIN CRAM-MD5 PLAIN"),
+        ([b"AUTH  PLAIN   LOGIN ", b"auth=login"], b"PLAIN   LOGIN LOGIN"),
+        ([b"AUTH=", b"SIZE  100"], b""),
+    ],
+)
 def test_old_auth_spelling_and_extra_spaces_merge(lines, auth):
     caps = codec.parse_ehlo(codec.Reply(250, [b"mx"] + lines))
     assert caps[b"AUTH"] == auth
@@ -294,7 +331,8 @@ def test_old_auth_spelling_and_extra_spaces_merge(lines, auth):
 
 
 def test_old_auth_spelling_is_used_for_login():
-    conn, s = session([GREETING, b"250-mx\r\n250-AUTH=LOGIN PLAIN\r\n250 SIZE 1000\r\n",
-                       b"235 ok\r\n"], conn_tls=True, tls="implicit")
+    conn, s = session(
+        [GREETING, b"250-mx\r\n250-AUTH=LOGIN PLAIN\r\n250 SIZE 1000\r\n", b"235 ok\r\n"], conn_tls=True, tls="implicit"
+    )
     s.open()
     assert bytes(conn.written) == b"EHLO board.local\r\nAUTH PLAIN " + PLAIN + b"\r\n"

@@ -56,10 +56,22 @@ def test_defaults(tmp_path):
     assert d == {
         "version": 1,
         "incoming": {"host": "", "port": 110, "tls": "starttls", "user": "", "password": ""},
-        "smtp": {"host": "smtp.example.com", "port": 587, "tls": "required", "auth": "same_as_incoming",
-                 "user": "", "password": "", "mechanisms": ["CRAM-MD5", "PLAIN", "LOGIN"],
-                 "allow_plain_password": False, "verify": "ca", "ca_file": "ca.der", "pin_sha256": "",
-                 "timeout_s": 10, "deadline_s": None, "ehlo_name": ""},
+        "smtp": {
+            "host": "smtp.example.com",
+            "port": 587,
+            "tls": "required",
+            "auth": "same_as_incoming",
+            "user": "",
+            "password": "",
+            "mechanisms": ["CRAM-MD5", "PLAIN", "LOGIN"],
+            "allow_plain_password": False,
+            "verify": "ca",
+            "ca_file": "ca.der",
+            "pin_sha256": "",
+            "timeout_s": 10,
+            "deadline_s": None,
+            "ehlo_name": "",
+        },
         "mail": {"from": "board@example.com", "to": [], "subject_prefix": ""},
         "wifi": {"ssid": "", "password": ""},
         "clock": {"ntp_host": "pool.ntp.org"},
@@ -74,54 +86,69 @@ def test_defaults(tmp_path):
     assert schema.DEFAULTS["smtp"]["mechanisms"] == ["CRAM-MD5", "PLAIN", "LOGIN"]
 
 
-@pytest.mark.parametrize("content,detail", [
-    (merged(smtp={"port": 0}), "smtp.port: must be an integer 1..65535"),
-    (merged(smtp={"port": "587"}), "smtp.port: must be an integer 1..65535"),
-    (merged(smtp={"port": True}), "smtp.port: must be an integer 1..65535"),
-    (merged(incoming={"port": 70000}), "incoming.port: must be an integer 1..65535"),
-    (merged(smtp={"timeout_s": 0}), "smtp.timeout_s: must be an integer 1..600"),
-    (merged(smtp={"deadline_s": "30"}), "smtp.deadline_s: must be an integer 1..3600"),
-    (merged(smtp={"tls": "yes"}), "smtp.tls: must be one of required, opportunistic, off, implicit, not yes"),
-    (merged(incoming={"tls": "stls"}), "incoming.tls: must be one of off, starttls, implicit, not stls"),
-    (merged(smtp={"auth": "same"}),
-     "smtp.auth: must be one of same_as_incoming, log_on_using, pop_before_smtp, none, not same"),
-    (merged(smtp={"verify": "none"}), "smtp.verify: must be one of ca, pin, off, not none"),
-    (merged(smtp={"mechanisms": ["PLAIN", "NTLM"]}),
-     "smtp.mechanisms: must be one of CRAM-MD5, PLAIN, LOGIN, not NTLM"),
-    (merged(smtp={"mechanisms": "PLAIN"}), "smtp.mechanisms: must be a list of strings"),
-    (merged(smtp={"mechanisms": []}), "smtp.mechanisms: missing"),
-    (merged(smtp={"allow_plain_password": 1}), "smtp.allow_plain_password: must be true or false"),
-    (merged(smtp={"user": 5}), "smtp.user: must be a string"),
-    (merged(smtp={"user": "me@example.com"}),
-     'smtp.user: set, but smtp.auth is "same_as_incoming": set "auth": "log_on_using" to log in with it'),
-    (merged(smtp={"auth": "none", "password": "pw"}),
-     'smtp.password: set, but smtp.auth is "none": set "auth": "log_on_using" to log in with it'),
-    (merged(smtp={"bogus": 1}), "smtp.bogus: unknown key"),
-    (merged(_comment="x"), "_comment: unknown key"),
-    (merged(smtp=[]), "smtp: must be an object"),
-    (merged(smtp={"host": ""}), "smtp.host: missing"),
-    ({"smtp": {"host": "h"}}, "mail.from: missing"),
-    (merged(mail={"from": "board"}), "mail.from: not an address: board"),
-    (merged(mail={"from": "Board <board@>"}), "mail.from: not an address: Board <board@>"),
-    (merged(mail={"to": ["ops@example.com", "ops at example.com"]}), "mail.to: not an address: ops at example.com"),
-    (merged(mail={"to": "ops@example.com"}), "mail.to: must be a list of strings"),
-    (merged(smtp={"auth": "log_on_using"}), "smtp.user: missing (needed when smtp.auth is log_on_using)"),
-    (merged(smtp={"auth": "pop_before_smtp"}), "incoming.host: missing (needed when smtp.auth is pop_before_smtp)"),
-    (merged(smtp={"verify": "pin"}), "smtp.pin_sha256: missing (needed when smtp.verify is pin)"),
-    (merged(smtp={"verify": "pin", "pin_sha256": "ab" * 31}),
-     "smtp.pin_sha256: must be 64 hex digits (SHA-256 of the certificate)"),
-    (merged(smtp={"ca_file": ""}), "smtp.ca_file: missing (needed when smtp.verify is ca)"),
-    (merged(outbox={"retry_base_s": 600, "retry_max_s": 60}),
-     "outbox.retry_max_s: must not be less than outbox.retry_base_s"),
-    (merged(outbox={"max_bytes": 10}), "outbox.max_bytes: must be an integer 1024..16777216"),
-    (merged(board="../etc/x"), "board: must be a file name under boards/ without .json"),
-    (merged(board=""), "board: must be a file name under boards/ without .json"),
-    (merged(version=2), "version: must be 1"),
-    (merged(version="1"), "version: must be 1"),
-    (merged(version=0), "version: must be 1"),
-    # The version-0 flat layout is gone: its keys are unknown ones.
-    ({"smtp_server": "m.example.com", "sender": "a@example.com"}, "sender: unknown key"),
-])
+@pytest.mark.parametrize(
+    "content,detail",
+    [
+        (merged(smtp={"port": 0}), "smtp.port: must be an integer 1..65535"),
+        (merged(smtp={"port": "587"}), "smtp.port: must be an integer 1..65535"),
+        (merged(smtp={"port": True}), "smtp.port: must be an integer 1..65535"),
+        (merged(incoming={"port": 70000}), "incoming.port: must be an integer 1..65535"),
+        (merged(smtp={"timeout_s": 0}), "smtp.timeout_s: must be an integer 1..600"),
+        (merged(smtp={"deadline_s": "30"}), "smtp.deadline_s: must be an integer 1..3600"),
+        (merged(smtp={"tls": "yes"}), "smtp.tls: must be one of required, opportunistic, off, implicit, not yes"),
+        (merged(incoming={"tls": "stls"}), "incoming.tls: must be one of off, starttls, implicit, not stls"),
+        (
+            merged(smtp={"auth": "same"}),
+            "smtp.auth: must be one of same_as_incoming, log_on_using, pop_before_smtp, none, not same",
+        ),
+        (merged(smtp={"verify": "none"}), "smtp.verify: must be one of ca, pin, off, not none"),
+        (
+            merged(smtp={"mechanisms": ["PLAIN", "NTLM"]}),
+            "smtp.mechanisms: must be one of CRAM-MD5, PLAIN, LOGIN, not NTLM",
+        ),
+        (merged(smtp={"mechanisms": "PLAIN"}), "smtp.mechanisms: must be a list of strings"),
+        (merged(smtp={"mechanisms": []}), "smtp.mechanisms: missing"),
+        (merged(smtp={"allow_plain_password": 1}), "smtp.allow_plain_password: must be true or false"),
+        (merged(smtp={"user": 5}), "smtp.user: must be a string"),
+        (
+            merged(smtp={"user": "me@example.com"}),
+            'smtp.user: set, but smtp.auth is "same_as_incoming": set "auth": "log_on_using" to log in with it',
+        ),
+        (
+            merged(smtp={"auth": "none", "password": "pw"}),
+            'smtp.password: set, but smtp.auth is "none": set "auth": "log_on_using" to log in with it',
+        ),
+        (merged(smtp={"bogus": 1}), "smtp.bogus: unknown key"),
+        (merged(_comment="x"), "_comment: unknown key"),
+        (merged(smtp=[]), "smtp: must be an object"),
+        (merged(smtp={"host": ""}), "smtp.host: missing"),
+        ({"smtp": {"host": "h"}}, "mail.from: missing"),
+        (merged(mail={"from": "board"}), "mail.from: not an address: board"),
+        (merged(mail={"from": "Board <board@>"}), "mail.from: not an address: Board <board@>"),
+        (merged(mail={"to": ["ops@example.com", "ops at example.com"]}), "mail.to: not an address: ops at example.com"),
+        (merged(mail={"to": "ops@example.com"}), "mail.to: must be a list of strings"),
+        (merged(smtp={"auth": "log_on_using"}), "smtp.user: missing (needed when smtp.auth is log_on_using)"),
+        (merged(smtp={"auth": "pop_before_smtp"}), "incoming.host: missing (needed when smtp.auth is pop_before_smtp)"),
+        (merged(smtp={"verify": "pin"}), "smtp.pin_sha256: missing (needed when smtp.verify is pin)"),
+        (
+            merged(smtp={"verify": "pin", "pin_sha256": "ab" * 31}),
+            "smtp.pin_sha256: must be 64 hex digits (SHA-256 of the certificate)",
+        ),
+        (merged(smtp={"ca_file": ""}), "smtp.ca_file: missing (needed when smtp.verify is ca)"),
+        (
+            merged(outbox={"retry_base_s": 600, "retry_max_s": 60}),
+            "outbox.retry_max_s: must not be less than outbox.retry_base_s",
+        ),
+        (merged(outbox={"max_bytes": 10}), "outbox.max_bytes: must be an integer 1024..16777216"),
+        (merged(board="../etc/x"), "board: must be a file name under boards/ without .json"),
+        (merged(board=""), "board: must be a file name under boards/ without .json"),
+        (merged(version=2), "version: must be 1"),
+        (merged(version="1"), "version: must be 1"),
+        (merged(version=0), "version: must be 1"),
+        # The version-0 flat layout is gone: its keys are unknown ones.
+        ({"smtp_server": "m.example.com", "sender": "a@example.com"}, "sender: unknown key"),
+    ],
+)
 def test_each_problem_names_its_key(tmp_path, content, detail):
     assert load_error(tmp_path, content) == detail
     assert schema.problems(content)[0] == detail
@@ -148,10 +175,20 @@ def test_problems_lists_every_problem():
     ]
 
 
-@pytest.mark.parametrize("group,key", [
-    ("smtp", "host"), ("smtp", "ehlo_name"), ("smtp", "user"), ("smtp", "password"), ("incoming", "host"),
-    ("incoming", "password"), ("mail", "subject_prefix"), ("wifi", "ssid"), ("clock", "ntp_host"),
-])
+@pytest.mark.parametrize(
+    "group,key",
+    [
+        ("smtp", "host"),
+        ("smtp", "ehlo_name"),
+        ("smtp", "user"),
+        ("smtp", "password"),
+        ("incoming", "host"),
+        ("incoming", "password"),
+        ("mail", "subject_prefix"),
+        ("wifi", "ssid"),
+        ("clock", "ntp_host"),
+    ],
+)
 @pytest.mark.parametrize("bad", ["\r", "\n", "\0"])
 def test_cr_lf_nul_refused_in_every_string(tmp_path, group, key, bad):
     content = merged(**{group: {key: "x" + bad + "QUIT"}})
@@ -163,16 +200,24 @@ def test_cr_lf_refused_in_list_items(tmp_path):
     assert load_error(tmp_path, content) == "mail.to: CR/LF/NUL not allowed"
 
 
-SECRETS = {"smtp": {"auth": "log_on_using", "user": "su", "password": "smtp-S3cret"},
-           "incoming": {"password": "pop-S3cret"},
-           "wifi": {"password": "wifi-S3cret"}}
+SECRETS = {
+    "smtp": {"auth": "log_on_using", "user": "su", "password": "smtp-S3cret"},
+    "incoming": {"password": "pop-S3cret"},
+    "wifi": {"password": "wifi-S3cret"},
+}
 
 
 def test_passwords_never_in_text_forms(tmp_path, capsys):
     d = settings.load(write(tmp_path / "s.json", merged(**SECRETS)))
     print(d, d["smtp"], [d], "%s %r" % (d, d["incoming"]))
-    texts = [str(d), repr(d), str(d["smtp"]), repr(d["wifi"]), json.dumps(settings.redacted(d)),
-             capsys.readouterr().out]
+    texts = [
+        str(d),
+        repr(d),
+        str(d["smtp"]),
+        repr(d["wifi"]),
+        json.dumps(settings.redacted(d)),
+        capsys.readouterr().out,
+    ]
     for text in texts:
         for group in SECRETS:
             assert SECRETS[group]["password"] not in text
@@ -188,9 +233,12 @@ def test_passwords_never_in_text_forms(tmp_path, capsys):
 def test_credentials_per_auth_mode():
     def resolved(auth, **incoming):
         own = {"user": "su", "password": "sp"} if auth == "log_on_using" else {}
-        d = settings.check(merged(smtp=dict(own, auth=auth),
-                                  incoming=dict({"host": "pop.example.com", "user": "pu",
-                                                 "password": "pp"}, **incoming)))
+        d = settings.check(
+            merged(
+                smtp=dict(own, auth=auth),
+                incoming=dict({"host": "pop.example.com", "user": "pu", "password": "pp"}, **incoming),
+            )
+        )
         return client(d)
 
     def creds(auth, **incoming):
@@ -298,8 +346,7 @@ def test_load_falls_back_to_backup(tmp_path, damage):
     if damage == "missing":
         os.remove(path)
     else:
-        data = {"truncate": good[: len(good) // 2], "garbage": b"\xff\x00{{", "empty": b"",
-                "array": b"[1, 2]"}[damage]
+        data = {"truncate": good[: len(good) // 2], "garbage": b"\xff\x00{{", "empty": b"", "array": b"[1, 2]"}[damage]
         open(path, "wb").write(data)
     d = settings.load(path)
     assert d["smtp"]["port"] == 2525  # the backup's content
@@ -308,7 +355,7 @@ def test_load_falls_back_to_backup(tmp_path, damage):
 
 def test_load_without_any_good_file(tmp_path):
     path = str(tmp_path / "settings.json")
-    detail = load_error(tmp_path, "{\"smtp\": ")
+    detail = load_error(tmp_path, '{"smtp": ')
     assert detail.startswith(path + ": unreadable and no good backup (")
     open(path + ".bak", "w").write("also bad")
     assert load_error(tmp_path, "{").startswith(path + ": unreadable and no good backup (")
@@ -337,9 +384,11 @@ def test_flashfile_chunks_and_fallback(tmp_path):
 
 # ---- the host tool (python -m tools.settings) ----
 
+
 def run_tool(*args):
-    return subprocess.run([sys.executable, "-m", "tools.settings", *args], capture_output=True, text=True,
-                          cwd=mpy.ROOT, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-m", "tools.settings", *args], capture_output=True, text=True, cwd=mpy.ROOT, timeout=30
+    )
 
 
 def test_tool_new_writes_a_file_that_checks(tmp_path):
@@ -357,25 +406,36 @@ def test_tool_check(tmp_path, certs):
     r = run_tool("check", good)
     assert (r.returncode, r.stdout) == (0, good + ": ok\n")
     # What only the host can see: the CA file (relative to the settings file) and the board.
-    cases = [({"smtp": {"ca_file": "none.der"}}, "smtp.ca_file: cannot read %s (No such file or directory)"
-              % (tmp_path / "none.der")),
-             ({"smtp": {"ca_file": "good.json"}}, "smtp.ca_file: %s is not a certificate (PEM or DER)"
-              % (tmp_path / "good.json")),
-             ({"board": "no_such_board"}, "board: no boards/no_such_board.json (see boards/README.md)")]
+    cases = [
+        (
+            {"smtp": {"ca_file": "none.der"}},
+            "smtp.ca_file: cannot read %s (No such file or directory)" % (tmp_path / "none.der"),
+        ),
+        (
+            {"smtp": {"ca_file": "good.json"}},
+            "smtp.ca_file: %s is not a certificate (PEM or DER)" % (tmp_path / "good.json"),
+        ),
+        ({"board": "no_such_board"}, "board: no boards/no_such_board.json (see boards/README.md)"),
+    ]
     for change, problem in cases:
         path = write(tmp_path / "host.json", merged(**change))
         r = run_tool("check", path)
         assert (r.returncode, r.stdout) == (1, path + ": " + problem + "\n")
-    dup = write(tmp_path / "dup.json", '{"smtp": {"host": "a.example.com", "tls": "off", "tls": "required"},'
-                ' "mail": {"from": "b@example.com"}}')
+    dup = write(
+        tmp_path / "dup.json",
+        '{"smtp": {"host": "a.example.com", "tls": "off", "tls": "required"}, "mail": {"from": "b@example.com"}}',
+    )
     r = run_tool("check", dup)
     assert (r.returncode, r.stdout) == (1, dup + ": smtp.tls: duplicate key\n")
     bad = write(tmp_path / "bad.json", merged(smtp={"port": 0, "host": ""}, extra=1))
     r = run_tool("check", bad)
     assert r.returncode == 1
-    assert r.stdout.splitlines() == [bad + ": extra: unknown key", bad + ": smtp.port: must be an integer 1..65535",
-                                     bad + ": smtp.host: missing"]
-    notjson = write(tmp_path / "nj.json", "{\"smtp\": ")
+    assert r.stdout.splitlines() == [
+        bad + ": extra: unknown key",
+        bad + ": smtp.port: must be an integer 1..65535",
+        bad + ": smtp.host: missing",
+    ]
+    notjson = write(tmp_path / "nj.json", '{"smtp": ')
     r = run_tool("check", notjson)
     assert r.returncode == 1 and r.stdout.startswith(notjson + ": ")
     old = write(tmp_path / "old.json", {"version": 0, "smtp_server": "m.example.com"})
@@ -398,8 +458,9 @@ def test_tool_show_hides_passwords(tmp_path):
     bad = write(tmp_path / "bad.json", merged(SECRETS, smtp={"tls": "no"}))
     r = run_tool("show", bad)
     assert r.returncode == 1 and "S3cret" not in r.stdout + r.stderr
-    assert r.stdout == bad + (": #861 Settings invalid (smtp.tls: must be one of required, opportunistic, off,"
-                              " implicit, not no)\n")
+    assert r.stdout == bad + (
+        ": #861 Settings invalid (smtp.tls: must be one of required, opportunistic, off, implicit, not no)\n"
+    )
 
 
 def test_tool_show_says_when_backup_was_used(tmp_path):
@@ -418,8 +479,24 @@ def test_tool_push(tmp_path, monkeypatch, certs):
     good = write(tmp_path / "good.json", MINIMAL)
     assert tool.main(["push", good, "--port", "/dev/ttyUSB0"]) == 0
     # The CA file goes too, as make deploy copies it: from beside the settings, to the name they give.
-    assert calls == [[sys.executable, "-m", "mpremote", "connect", "/dev/ttyUSB0", "fs", "cp", good, ":settings.json",
-                      "+", "fs", "cp", str(tmp_path / "ca.der"), ":ca.der"]]
+    assert calls == [
+        [
+            sys.executable,
+            "-m",
+            "mpremote",
+            "connect",
+            "/dev/ttyUSB0",
+            "fs",
+            "cp",
+            good,
+            ":settings.json",
+            "+",
+            "fs",
+            "cp",
+            str(tmp_path / "ca.der"),
+            ":ca.der",
+        ]
+    ]
     assert tool.main(["push", good, "--resume"]) == 0
     assert calls[1][3:6] == ["connect", "auto", "resume"]
     bad = write(tmp_path / "bad.json", {"smtp": {}})
@@ -428,10 +505,16 @@ def test_tool_push(tmp_path, monkeypatch, certs):
 
 # ---- the same code on the MicroPython Unix port ----
 
+
 def test_unix_port_gives_the_same_results_as_cpython(tmp_path, monkeypatch):
     script = os.path.join(HERE, "mp_settings_cases.py")
-    cp = subprocess.run([sys.executable, script, str(tmp_path / "cp.json")], capture_output=True,
-                        text=True, timeout=30, env=dict(os.environ, PYTHONPATH=mpy.FIRMWARE))
+    cp = subprocess.run(
+        [sys.executable, script, str(tmp_path / "cp.json")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=dict(os.environ, PYTHONPATH=mpy.FIRMWARE),
+    )
     mp = mpy.run([script, str(tmp_path / "mp.json")])
     assert cp.returncode == 0 and mp.returncode == 0, cp.stderr + mp.stderr
     a = [json.loads(ln) for ln in cp.stdout.splitlines()]
@@ -541,8 +624,13 @@ def _want(files):
 
 def test_duplicates_size_and_depth_are_861_and_the_backup_is_used(tmp_path):
     files = _bounded_files(tmp_path)
-    cp = subprocess.run([sys.executable, "-c", LOAD_CASES, *files], capture_output=True, text=True,
-                        timeout=30, env=dict(os.environ, PYTHONPATH=mpy.FIRMWARE))
+    cp = subprocess.run(
+        [sys.executable, "-c", LOAD_CASES, *files],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=dict(os.environ, PYTHONPATH=mpy.FIRMWARE),
+    )
     assert cp.returncode == 0, cp.stderr
     assert [json.loads(ln) for ln in cp.stdout.splitlines()] == _want(files)
 
@@ -563,12 +651,25 @@ def test_scan_finds_duplicates_at_every_level_and_ignores_strings():
     assert schema.scan(json.dumps(merged(smtp={"ehlo_name": "x"})).encode()) == []
 
 
-@pytest.mark.parametrize("name,ok", [
-    ("board.test", True), ("localhost", True), ("a-1.example", True), ("[192.0.2.1]", True),
-    ("[IPv6:2001:db8::1]", True), ("-a.example", False), ("a..example", False), ("a_b.example", False),
-    ("[256.0.0.1]", False), ("[192.0.2]", False), ("[IPv6:zz]", False), ("a" * 64 + ".example", False),
-    ("bad name", False), ("é.example", False),
-])
+@pytest.mark.parametrize(
+    "name,ok",
+    [
+        ("board.test", True),
+        ("localhost", True),
+        ("a-1.example", True),
+        ("[192.0.2.1]", True),
+        ("[IPv6:2001:db8::1]", True),
+        ("-a.example", False),
+        ("a..example", False),
+        ("a_b.example", False),
+        ("[256.0.0.1]", False),
+        ("[192.0.2]", False),
+        ("[IPv6:zz]", False),
+        ("a" * 64 + ".example", False),
+        ("bad name", False),
+        ("é.example", False),
+    ],
+)
 def test_ehlo_name_is_a_domain_or_an_address_literal(name, ok):
     bad = schema.problems(merged(smtp={"ehlo_name": name}))
     assert bad == ([] if ok else ["smtp.ehlo_name: must be a domain or an address literal ([192.0.2.1])"])

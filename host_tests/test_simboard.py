@@ -29,8 +29,9 @@ def board(tmp_path):
 
 
 def on_board(sim, code):
-    r = subprocess.run([MPREMOTE, "connect", sim.path, "resume", "exec", code],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [MPREMOTE, "connect", sim.path, "resume", "exec", code], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     return r.stdout
 
@@ -82,14 +83,18 @@ def test_queued_while_server_down_then_delivered_by_main_after_reset(board, smtp
     path = settings_file(tmp_path, port, certs)
     deploy.deploy(board.path, "unix", path, build=str(tmp_path / "build"))
     assert wait_for(lambda: board.starts == 2)
-    out = on_board(board, "from mailer import app\nr = app.send('Queued', 'kept on flash')\n"
-                          "print(r.error.code, r.error.retry)\nimport os\nprint(sorted(os.listdir('outbox')))")
+    out = on_board(
+        board,
+        "from mailer import app\nr = app.send('Queued', 'kept on flash')\n"
+        "print(r.error.code, r.error.retry)\nimport os\nprint(sorted(os.listdir('outbox')))",
+    )
     lines = out.strip().splitlines()
     assert lines[-2] == "801 True", out
     assert lines[-1] == "['00000001.msg', '00000001.try', 'failed']"
     server = smtpd_factory(port=port)
-    subprocess.run([MPREMOTE, "connect", board.path, "resume", "exec", "import sys; sys.exit()"],
-                   capture_output=True, timeout=30)
+    subprocess.run(
+        [MPREMOTE, "connect", board.path, "resume", "exec", "import sys; sys.exit()"], capture_output=True, timeout=30
+    )
     # A new Unix-port process on the same flash: main.py boots and delivers the queued message.
     assert wait_for(lambda: len(server.messages) == 1), "not delivered after the reset"
     time.sleep(0.5)

@@ -176,6 +176,7 @@ def test_led_keeps_phase_across_ticks_wraparound(monkeypatch):
         clk.t = (start + k * 917 * 11000 + 3300) % period
         assert (led.tick(), pin.level) == (500, 0), k
 
+
 class FakePixels:
     def __init__(self):
         self.px = [None]
@@ -269,22 +270,26 @@ def test_fanout_reaches_every_sink_and_ticks_soonest():
     f.sent("<m>")
     f.idle()
     assert calls == [(n, "busy") for n in "abc"] + [(n, "error", 839, "x", REPLY, WHEN) for n in "abc"] + [
-        (n, "sent", "<m>") for n in "abc"] + [(n, "idle") for n in "abc"]
+        (n, "sent", "<m>") for n in "abc"
+    ] + [(n, "idle") for n in "abc"]
     assert f.tick() == 30
     assert status.Fanout(Sink("a", -1)).tick() == -1
 
 
-@pytest.mark.parametrize("reply,want", [
-    (REPLY, "535 5.7.8"),
-    ("535-5.7.8 first line of many", "535 5.7.8"),
-    ("421 Service not available", "421"),
-    ("554 5.7.1", "554 5.7.1"),
-    ("250", "250"),
-    ("", ""),
-    (None, ""),
-    ("garbage", ""),
-    ("550 5.1 half an enhanced code", "550"),
-])
+@pytest.mark.parametrize(
+    "reply,want",
+    [
+        (REPLY, "535 5.7.8"),
+        ("535-5.7.8 first line of many", "535 5.7.8"),
+        ("421 Service not available", "421"),
+        ("554 5.7.1", "554 5.7.1"),
+        ("250", "250"),
+        ("", ""),
+        (None, ""),
+        ("garbage", ""),
+        ("550 5.1 half an enhanced code", "550"),
+    ],
+)
 def test_reply_codes(reply, want):
     assert status.reply_codes(reply) == want
 
@@ -344,15 +349,14 @@ def contains(screen, glyphs, width):
     """Is the glyph block (8 rows, `width` columns) somewhere in the screen's rows of pixels?"""
     for y in range(64 - 7):
         for x in range(128 - width + 1):
-            if all(screen[y + r][x:x + width] == glyphs[r] for r in range(8)):
+            if all(screen[y + r][x : x + width] == glyphs[r] for r in range(8)):
                 return True
     return False
 
 
 def test_display_shows_code_reply_and_time(tmp_path):
     dump = str(tmp_path / "screen.bin")
-    r = mpy.run_code(DISPLAY_SCRIPT % {"dump": dump, "reply": REPLY, "when": WHEN},
-                     extra_path=(SIM_PATH,))
+    r = mpy.run_code(DISPLAY_SCRIPT % {"dump": dump, "reply": REPLY, "when": WHEN}, extra_path=(SIM_PATH,))
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["idle"] == "00" * 1024
@@ -361,7 +365,7 @@ def test_display_shows_code_reply_and_time(tmp_path):
     screen = render_display.pixels(bytes.fromhex(out["error"]))
     for text in ("#839", "535 5.7.8"):
         line = render_display.pixels(bytes.fromhex(out[text]) + bytes(128 - 8 * len(text)), 128, 8)
-        glyphs = [row[:8 * len(text)] for row in line]
+        glyphs = [row[: 8 * len(text)] for row in line]
         assert any(any(row) for row in glyphs)
         assert contains(screen, glyphs, 8 * len(text)), text
     assert out["sent_ok"] is True
@@ -374,9 +378,9 @@ def decode_png(data):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat, ihdr = 8, b"", None
     while pos < len(data):
-        (n,) = struct.unpack(">I", data[pos:pos + 4])
-        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]
-        assert struct.unpack(">I", data[pos + 8 + n:pos + 12 + n])[0] == zlib.crc32(kind + body)
+        (n,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + n]
+        assert struct.unpack(">I", data[pos + 8 + n : pos + 12 + n])[0] == zlib.crc32(kind + body)
         if kind == b"IHDR":
             ihdr = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
@@ -384,9 +388,9 @@ def decode_png(data):
         pos += 12 + n
     w, h = ihdr[:2]
     raw = zlib.decompress(idat)
-    rows = [raw[y * (1 + 3 * w):(y + 1) * (1 + 3 * w)] for y in range(h)]
+    rows = [raw[y * (1 + 3 * w) : (y + 1) * (1 + 3 * w)] for y in range(h)]
     assert all(r[0] == 0 for r in rows)
-    return ihdr, [[tuple(r[1 + 3 * x:4 + 3 * x]) for x in range(w)] for r in rows]
+    return ihdr, [[tuple(r[1 + 3 * x : 4 + 3 * x]) for x in range(w)] for r in rows]
 
 
 def test_render_display_png(tmp_path):
@@ -411,8 +415,12 @@ def test_render_display_png(tmp_path):
 
 
 def test_render_display_examples(tmp_path):
-    r = subprocess.run([sys.executable, os.path.join(mpy.ROOT, "tools", "render_display.py"),
-                        "--examples", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, os.path.join(mpy.ROOT, "tools", "render_display.py"), "--examples", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     for name in ("status_839.png", "status_862.png", "status_sent.png"):
         ihdr, px = decode_png((tmp_path / name).read_bytes())

@@ -19,8 +19,16 @@ def settings_for(tmp_path, server, smtp=None, **top):
     cfg = {
         "version": 1,
         "incoming": {"host": "127.0.0.1", "port": 110, "tls": "starttls", "user": SMTP_USER, "password": SMTP_PASSWORD},
-        "smtp": {"host": "localhost", "port": server.port, "tls": "required", "auth": "same_as_incoming",
-                 "verify": "ca", "ca_file": server.certs["ca_der"], "timeout_s": 5, "ehlo_name": "board.test"},
+        "smtp": {
+            "host": "localhost",
+            "port": server.port,
+            "tls": "required",
+            "auth": "same_as_incoming",
+            "verify": "ca",
+            "ca_file": server.certs["ca_der"],
+            "timeout_s": 5,
+            "ehlo_name": "board.test",
+        },
         "mail": {"from": "Board <%s>" % SMTP_USER, "to": ["ops@example.com"], "subject_prefix": ""},
         "board": "unix",
     }
@@ -49,13 +57,16 @@ def test_starttls_auth_sends_exact_message(smtpd, tmp_path, mech):
     assert rec["ehlo"] == "board.test"
     msg = email.message_from_bytes(rec["content"], policy=email.policy.default)
     assert msg["Subject"] == "Report 7"
-    assert msg["Message-ID"] == last[len("sent "):]
+    assert msg["Message-ID"] == last[len("sent ") :]
     assert msg.get_content() == "line one\r\n.dot line\r\nend\r\n"  # dot-unstuffed by the server
 
 
 def test_wrong_password_is_839(smtpd, tmp_path):
-    path = settings_for(tmp_path, smtpd, incoming={"host": "127.0.0.1", "port": 110, "tls": "starttls",
-                                                   "user": SMTP_USER, "password": "wrong"})
+    path = settings_for(
+        tmp_path,
+        smtpd,
+        incoming={"host": "127.0.0.1", "port": 110, "tls": "starttls", "user": SMTP_USER, "password": "wrong"},
+    )
     r, last = send(path)
     assert r.returncode == 1
     assert last == "#839 SMTP authentication failed (535 5.7.8 Authentication credentials invalid)"
@@ -110,8 +121,13 @@ def test_make_send_prints_the_result_last(smtpd, tmp_path):
     import subprocess
 
     path = settings_for(tmp_path, smtpd)
-    r = subprocess.run(["make", "-s", "send", "SETTINGS=" + path, "TO=you@example.com", "SUBJECT=From make"],
-                       cwd=mpy.ROOT, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        ["make", "-s", "send", "SETTINGS=" + path, "TO=you@example.com", "SUBJECT=From make"],
+        cwd=mpy.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.strip().splitlines()[-1].startswith("sent <")
     assert smtpd.messages[0]["rcpt_tos"] == ["you@example.com"]
@@ -126,8 +142,11 @@ def test_make_send_takes_any_value_byte_for_byte(smtpd, tmp_path):
     path = settings_for(tmp_path, smtpd)
     subject = 'Cost $5 `id` and "hi" $(HOME)'
     body = "line one\n" + "x" * 300 + "\nlast line\n"
-    cmd = ("make -s send SETTINGS=%s TO=you@example.com SUBJECT='%s' BODY='%s' "
-           "CC='\"Doe, Jane\" <jane@example.com>'" % (path, subject, body))
+    cmd = "make -s send SETTINGS=%s TO=you@example.com SUBJECT='%s' BODY='%s' CC='\"Doe, Jane\" <jane@example.com>'" % (
+        path,
+        subject,
+        body,
+    )
     r = subprocess.run(cmd, shell=True, cwd=mpy.ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.strip().splitlines()[-1].startswith("sent <")
@@ -143,19 +162,30 @@ def test_make_send_body_from_stdin_or_file(smtpd, tmp_path):
     import subprocess
 
     path = settings_for(tmp_path, smtpd)
-    r = subprocess.run(["make", "-s", "send", "SETTINGS=" + path, "TO=you@example.com", "BODY=-"],
-                       input="from stdin\nsecond line\n", cwd=mpy.ROOT, capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run(
+        ["make", "-s", "send", "SETTINGS=" + path, "TO=you@example.com", "BODY=-"],
+        input="from stdin\nsecond line\n",
+        cwd=mpy.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     body_file = tmp_path / "body.txt"
     body_file.write_text("from a file\n" * 50)
-    r = subprocess.run(["make", "-s", "send", "SETTINGS=" + path, "TO=you@example.com",
-                        "BODY_FILE=" + str(body_file), "VERBOSE=0"],
-                       cwd=mpy.ROOT, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        ["make", "-s", "send", "SETTINGS=" + path, "TO=you@example.com", "BODY_FILE=" + str(body_file), "VERBOSE=0"],
+        cwd=mpy.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "C: EHLO" not in r.stdout  # VERBOSE=0 is off
-    bodies = [email.message_from_bytes(m["content"], policy=email.policy.default).get_content().replace("\r\n", "\n")
-              for m in smtpd.messages]
+    bodies = [
+        email.message_from_bytes(m["content"], policy=email.policy.default).get_content().replace("\r\n", "\n")
+        for m in smtpd.messages
+    ]
     assert bodies == ["from stdin\nsecond line\n", "from a file\n" * 50]
 
 
@@ -163,8 +193,9 @@ def test_send_tool_help_and_usage():
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "tools.send", "--help"], cwd=mpy.ROOT, capture_output=True,
-                       text=True, check=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "tools.send", "--help"], cwd=mpy.ROOT, capture_output=True, text=True, check=True
+    )
     assert "--body-file" in r.stdout and "--settings" in r.stdout
     r = subprocess.run(["make", "-s", "send"], cwd=mpy.ROOT, capture_output=True, text=True)
     assert r.returncode != 0 and "usage: make send SETTINGS=" in r.stderr
@@ -172,25 +203,32 @@ def test_send_tool_help_and_usage():
 
 # -- partial delivery, strict addresses, local file problems --------------------------------
 def _plain(tmp_path, port):
-    return ms.make_settings(tmp_path, port, {"ca_der": ""},
-                            {"tls": "off", "auth": "none", "verify": "off", "ca_file": ""})
+    return ms.make_settings(
+        tmp_path, port, {"ca_der": ""}, {"tls": "off", "auth": "none", "verify": "off", "ca_file": ""}
+    )
 
 
 def _script(rcpt_replies):
 
-    steps = [("send", fs.GREETING), ("expect", b"EHLO"), ("send", b"250-fault.test\r\n250 PIPELINING\r\n"),
-             ("expect", b"MAIL"), ("send", b"250 Ok\r\n")]
+    steps = [
+        ("send", fs.GREETING),
+        ("expect", b"EHLO"),
+        ("send", b"250-fault.test\r\n250 PIPELINING\r\n"),
+        ("expect", b"MAIL"),
+        ("send", b"250 Ok\r\n"),
+    ]
     for r in rcpt_replies:
         steps += [("expect", b"RCPT"), ("send", r)]
-    return steps + [("expect", b"DATA"), ("send", b"354 go\r\n"), ("data",), ("send", fc.OK_FINAL),
-                    ("expect", b"QUIT")]
+    return steps + [("expect", b"DATA"), ("send", b"354 go\r\n"), ("data",), ("send", fc.OK_FINAL), ("expect", b"QUIT")]
 
 
-@pytest.mark.parametrize("second,code,last", [
-    (b"451 4.2.0 Mailbox busy\r\n", 75,
-     "#801 Error communicating with the SMTP server (451 4.2.0 Mailbox busy)"),
-    (b"550 5.1.1 No such user\r\n", 0, None),
-])
+@pytest.mark.parametrize(
+    "second,code,last",
+    [
+        (b"451 4.2.0 Mailbox busy\r\n", 75, "#801 Error communicating with the SMTP server (451 4.2.0 Mailbox busy)"),
+        (b"550 5.1.1 No such user\r\n", 0, None),
+    ],
+)
 def test_make_send_with_one_recipient_deferred_or_refused(tmp_path, second, code, last):
     from faultserver import FaultServer
 
@@ -202,17 +240,22 @@ def test_make_send_with_one_recipient_deferred_or_refused(tmp_path, second, code
     assert "refused boss@fault.test: " + second.decode().strip() in lines
     assert lines.index("refused boss@fault.test: " + second.decode().strip()) < len(lines) - 1
     assert got == last if last else got.startswith("sent <")
-    assert [c for c in srv.commands if c.startswith(b"RCPT")] == [b"RCPT TO:<jane@fault.test>\r\n",
-                                                                   b"RCPT TO:<boss@fault.test>\r\n"]
+    assert [c for c in srv.commands if c.startswith(b"RCPT")] == [
+        b"RCPT TO:<jane@fault.test>\r\n",
+        b"RCPT TO:<boss@fault.test>\r\n",
+    ]
     # The name with its comma as an encoded-word (RFC 2047 5(3)): one mailbox, "Doe, Jane".
     assert b"\r\nTo: =?utf-8?B?RG9lLCBKYW5l?= <jane@fault.test>, boss@fault.test\r\n" in srv.bodies[0]
 
 
-@pytest.mark.parametrize("to,detail", [
-    ("alice@fault.test(<bob@fault.test>", "to: not an address: alice@fault.test(<bob@fault.test>"),
-    ("ops\x1b@fault.test", "to: control character in address"),
-    ("ops@fault.test\x7f", "to: control character in address"),
-])
+@pytest.mark.parametrize(
+    "to,detail",
+    [
+        ("alice@fault.test(<bob@fault.test>", "to: not an address: alice@fault.test(<bob@fault.test>"),
+        ("ops\x1b@fault.test", "to: control character in address"),
+        ("ops@fault.test\x7f", "to: control character in address"),
+    ],
+)
 def test_make_send_refuses_ambiguous_and_bad_addresses_before_connecting(tmp_path, to, detail):
     from faultserver import FaultServer
 
@@ -248,6 +291,11 @@ def test_make_send_takes_a_relative_ca_file_from_beside_the_settings(smtpd, tmp_
 
     shutil.copy(smtpd.certs["ca_der"], tmp_path / "server-ca.der")
     path = settings_for(tmp_path, smtpd, smtp={"ca_file": "server-ca.der"})
-    r = subprocess.run(["make", "-s", "send", "SETTINGS=" + path, "TO=you@example.com"],
-                       cwd=mpy.ROOT, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        ["make", "-s", "send", "SETTINGS=" + path, "TO=you@example.com"],
+        cwd=mpy.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0 and r.stdout.strip().splitlines()[-1].startswith("sent <"), r.stdout + r.stderr

@@ -42,16 +42,12 @@ def _cert(subject, key, issuer, issuer_key, start, days, ca=False, san=None, usa
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
     if ca:
-        b = b.add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
+        b = b.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         # Python 3.13's default verification (VERIFY_X509_STRICT) wants the key identifiers.
         b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
     else:
         b = b.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        b = b.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False
-        )
+        b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False)
     if san:
         b = b.add_extension(x509.SubjectAlternativeName(san), critical=False)
     return b.sign(issuer_key, hashes.SHA256())
@@ -99,9 +95,7 @@ def make_certs(dirpath, hostname="localhost", ip="127.0.0.1"):
             san.append(x509.IPAddress(ipaddress.ip_address(ip)))
         start = yesterday if valid else now - datetime.timedelta(days=60)
         issuer, issuer_key = ("mailer test CA", ca_key) if by_ca else (cn, key)
-        cert = _cert(
-            cn, key, issuer, issuer_key, start, 30, san=san, usage=ExtendedKeyUsageOID.SERVER_AUTH
-        )
+        cert = _cert(cn, key, issuer, issuer_key, start, 30, san=san, usage=ExtendedKeyUsageOID.SERVER_AUTH)
         out[stem + "_pem"], out[stem + "_key"] = _write_pair(dirpath, stem, cert, key)
         der = cert.public_bytes(serialization.Encoding.DER)
         out[stem + "_sha256"] = hashlib.sha256(der).hexdigest()
@@ -109,12 +103,15 @@ def make_certs(dirpath, hostname="localhost", ip="127.0.0.1"):
     # A separate CA for client certificates (servers that demand one: #842 tests).
     cca_key = _key()
     cca = _cert("mailer client CA", cca_key, "mailer client CA", cca_key, yesterday, 30, ca=True)
-    out["client_ca_pem"] = _write(
-        os.path.join(dirpath, "client_ca.pem"), cca.public_bytes(serialization.Encoding.PEM)
-    )
+    out["client_ca_pem"] = _write(os.path.join(dirpath, "client_ca.pem"), cca.public_bytes(serialization.Encoding.PEM))
     ckey = _key()
     client = _cert(
-        "mailer device", ckey, "mailer client CA", cca_key, yesterday, 30,
+        "mailer device",
+        ckey,
+        "mailer client CA",
+        cca_key,
+        yesterday,
+        30,
         usage=ExtendedKeyUsageOID.CLIENT_AUTH,
     )
     out["client_pem"], out["client_key"] = _write_pair(dirpath, "client", client, ckey)
@@ -138,11 +135,14 @@ def kept_or_made(dirpath, min_days=2):
                     raise ValueError(n + " expires soon")
     except (OSError, ValueError):
         return make_certs(dirpath), True
-    out = {"dir": dirpath, "ca_pem": os.path.join(dirpath, "ca.pem"),
-           "ca_der": os.path.join(dirpath, "ca.der"),
-           "client_ca_pem": os.path.join(dirpath, "client_ca.pem"),
-           "client_pem": os.path.join(dirpath, "client.pem"),
-           "client_key": os.path.join(dirpath, "client.key")}
+    out = {
+        "dir": dirpath,
+        "ca_pem": os.path.join(dirpath, "ca.pem"),
+        "ca_der": os.path.join(dirpath, "ca.der"),
+        "client_ca_pem": os.path.join(dirpath, "client_ca.pem"),
+        "client_pem": os.path.join(dirpath, "client.pem"),
+        "client_key": os.path.join(dirpath, "client.key"),
+    }
     for stem in SERVER_VARIANTS:
         out[stem + "_pem"] = os.path.join(dirpath, stem + ".pem")
         out[stem + "_key"] = os.path.join(dirpath, stem + ".key")

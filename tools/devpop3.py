@@ -128,17 +128,26 @@ class DevPop3:
         os.makedirs(os.path.join(d, "mail"))
         os.chown(os.path.join(d, "mail"), mail_user.pw_uid, mail_user.pw_gid)
         with open(os.path.join(d, "passwd"), "w") as f:
-            f.write("%s:{PLAIN}%s:%d:%d::%s/mail::\n"
-                    % (self.user, self.password, mail_user.pw_uid, mail_user.pw_gid, d))
+            f.write(
+                "%s:{PLAIN}%s:%d:%d::%s/mail::\n" % (self.user, self.password, mail_user.pw_uid, mail_user.pw_gid, d)
+            )
         if self.ssl and self.certs is None:
             self.certs = make_certs(os.path.join(d, "certs"))
         ssl_conf = SSL_CONF.format(cert=self.certs["server_pem"], key=self.certs["server_key"]) if self.ssl else ""
         self.port = _free_port()
         # With ssl = no a listener with ssl = yes is refused; port 0 disables it.
         self.pop3s_port = _free_port() if self.ssl else None
-        conf = CONF.format(dir=d, tag=os.getpid(), internal=internal, group=group, login=login,
-                           ssl="yes" if self.ssl else "no", ssl_conf=ssl_conf, port=self.port,
-                           pop3s_port=self.pop3s_port or 0)
+        conf = CONF.format(
+            dir=d,
+            tag=os.getpid(),
+            internal=internal,
+            group=group,
+            login=login,
+            ssl="yes" if self.ssl else "no",
+            ssl_conf=ssl_conf,
+            port=self.port,
+            pop3s_port=self.pop3s_port or 0,
+        )
         path = os.path.join(d, "dovecot.conf")
         with open(path, "w") as f:
             f.write(conf)
@@ -152,8 +161,9 @@ class DevPop3:
         self.log_path = os.path.join(self.dir, "dovecot.log")
         conf = self._write_config()
         # Own session, so that stop() can end the master and every child it forked.
-        self.proc = subprocess.Popen([exe, "-F", "-c", conf], stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [exe, "-F", "-c", conf], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        )
         end = time.monotonic() + timeout
         try:
             for port in (self.port, self.pop3s_port):
@@ -214,9 +224,11 @@ def main(argv=None):
     # SIGTERM too must leave through stop(): Dovecot runs in its own session and would stay.
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
     with DevPop3(ssl="--no-ssl" not in argv) as pop:
-        print("ready pop3=%d pop3s=%s user=%s password=%s ca_der=%s"
-              % (pop.port, pop.pop3s_port, pop.user, pop.password,
-                 pop.certs["ca_der"] if pop.certs else None), flush=True)
+        print(
+            "ready pop3=%d pop3s=%s user=%s password=%s ca_der=%s"
+            % (pop.port, pop.pop3s_port, pop.user, pop.password, pop.certs["ca_der"] if pop.certs else None),
+            flush=True,
+        )
         try:
             signal.pause()
         except KeyboardInterrupt:

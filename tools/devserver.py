@@ -85,17 +85,19 @@ class Handler:
         # session.ssl is set only after STARTTLS; the transport knows about implicit TLS too.
         tls = server.transport.get_extra_info("ssl_object")
         login = session.auth_data if session.authenticated else None
-        self.on_message({
-            "mail_from": envelope.mail_from,
-            "rcpt_tos": list(envelope.rcpt_tos),
-            "mail_options": list(envelope.mail_options),
-            "content": envelope.original_content,
-            "tls": tls is not None,
-            "tls_version": tls.version() if tls else None,
-            "user": login.login if login else None,
-            "mechanism": login.mechanism if login else None,
-            "ehlo": session.host_name,
-        })
+        self.on_message(
+            {
+                "mail_from": envelope.mail_from,
+                "rcpt_tos": list(envelope.rcpt_tos),
+                "mail_options": list(envelope.mail_options),
+                "content": envelope.original_content,
+                "tls": tls is not None,
+                "tls_version": tls.version() if tls else None,
+                "user": login.login if login else None,
+                "mechanism": login.mechanism if login else None,
+                "ehlo": session.host_name,
+            }
+        )
         return "250 2.0.0 OK queued"
 
 
@@ -126,10 +128,23 @@ class DevServer:
     (dicts: mail_from, rcpt_tos, mail_options, content bytes, tls, tls_version, user, mechanism,
     ehlo); on_message, when given, is called with each record as well."""
 
-    def __init__(self, certs, users=None, port=0, implicit_port=0, starttls=True,
-                 require_tls=True, auth_required=True, mechanisms=MECHANISMS, pipelining=True,
-                 size=DEFAULT_SIZE, implicit=True, cert="server", client_ca=False,
-                 on_message=None):
+    def __init__(
+        self,
+        certs,
+        users=None,
+        port=0,
+        implicit_port=0,
+        starttls=True,
+        require_tls=True,
+        auth_required=True,
+        mechanisms=MECHANISMS,
+        pipelining=True,
+        size=DEFAULT_SIZE,
+        implicit=True,
+        cert="server",
+        client_ca=False,
+        on_message=None,
+    ):
         self.certs = certs
         self.users = dict(users or {})
         self.messages = []
@@ -137,18 +152,26 @@ class DevServer:
         self.handler = Handler(self.users, pipelining, self._record)
         ctx = server_context(certs, cert, client_ca)
         common = dict(
-            hostname="127.0.0.1", server_hostname="localhost", authenticator=self.handler.authenticate,
-            auth_required=auth_required, data_size_limit=size or None,
+            hostname="127.0.0.1",
+            server_hostname="localhost",
+            authenticator=self.handler.authenticate,
+            auth_required=auth_required,
+            data_size_limit=size or None,
             auth_exclude_mechanism=[m for m in MECHANISMS if m not in mechanisms],
         )
         self._starttls = _Controller(
-            self.handler, port=port, tls_context=ctx if starttls else None,
-            require_starttls=starttls and require_tls, auth_over_clear=not (starttls and require_tls),
+            self.handler,
+            port=port,
+            tls_context=ctx if starttls else None,
+            require_starttls=starttls and require_tls,
+            auth_over_clear=not (starttls and require_tls),
             **common,
         )
-        self._implicit = _Controller(
-            self.handler, port=implicit_port, ssl_context=ctx, auth_over_clear=True, **common
-        ) if implicit else None
+        self._implicit = (
+            _Controller(self.handler, port=implicit_port, ssl_context=ctx, auth_over_clear=True, **common)
+            if implicit
+            else None
+        )
         self.port = self.implicit_port = None
 
     def _record(self, rec):
@@ -187,15 +210,17 @@ def summary(rec):
     headers = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(rec["content"])
     tls = ("yes (%s)" % rec["tls_version"]) if rec["tls"] else "NO"
     user = "%s (%s)" % (rec["user"], rec["mechanism"]) if rec["user"] else "none"
-    return "\n".join((
-        "from:    %s" % rec["mail_from"],
-        "to:      %s" % ", ".join(rec["rcpt_tos"]),
-        "TLS:     %s" % tls,
-        "user:    %s" % user,
-        "EHLO:    %s" % rec["ehlo"],
-        "subject: %s" % headers.get("Subject", ""),
-        "size:    %d bytes" % len(rec["content"]),
-    ))
+    return "\n".join(
+        (
+            "from:    %s" % rec["mail_from"],
+            "to:      %s" % ", ".join(rec["rcpt_tos"]),
+            "TLS:     %s" % tls,
+            "user:    %s" % user,
+            "EHLO:    %s" % rec["ehlo"],
+            "subject: %s" % headers.get("Subject", ""),
+            "size:    %d bytes" % len(rec["content"]),
+        )
+    )
 
 
 def save(maildir, rec):
@@ -242,25 +267,45 @@ def write_settings(path, port, ca_der, user):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware"))
     from mailer import settings
 
-    settings.save({
-        "smtp": {"host": "localhost", "port": port, "tls": "required", "auth": "log_on_using",
-                 "user": user[0], "password": user[1], "verify": "ca", "ca_file": os.path.abspath(ca_der)},
-        "mail": {"from": user[0], "to": ["ops@example.com"]},
-    }, path)
+    settings.save(
+        {
+            "smtp": {
+                "host": "localhost",
+                "port": port,
+                "tls": "required",
+                "auth": "log_on_using",
+                "user": user[0],
+                "password": user[1],
+                "verify": "ca",
+                "ca_file": os.path.abspath(ca_der),
+            },
+            "mail": {"from": user[0], "to": ["ops@example.com"]},
+        },
+        path,
+    )
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(
-        prog=".venv/bin/python -m tools.devserver", description="A local mail server to send to "
+        prog=".venv/bin/python -m tools.devserver",
+        description="A local mail server to send to "
         "(STARTTLS and AUTH required). No option is required: it keeps its certificates, messages "
-        "and a ready settings file under --dir.")
-    p.add_argument("--dir", default=DEFAULT_DIR, help="where certs/, mail/ and settings.json go "
-                   "(default %s)" % DEFAULT_DIR)
-    p.add_argument("--port", type=int, default=DEFAULT_PORT,
-                   help="STARTTLS port (default %d; 0: a free one)" % DEFAULT_PORT)
+        "and a ready settings file under --dir.",
+    )
+    p.add_argument(
+        "--dir", default=DEFAULT_DIR, help="where certs/, mail/ and settings.json go (default %s)" % DEFAULT_DIR
+    )
+    p.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="STARTTLS port (default %d; 0: a free one)" % DEFAULT_PORT
+    )
     p.add_argument("--implicit-port", type=int, help="also listen with implicit TLS here (0: free)")
-    p.add_argument("--user", type=_user, action="append", default=[],
-                   help="user:password, repeatable (default %s:%s)" % DEFAULT_USER)
+    p.add_argument(
+        "--user",
+        type=_user,
+        action="append",
+        default=[],
+        help="user:password, repeatable (default %s:%s)" % DEFAULT_USER,
+    )
     p.add_argument("--certdir", help="certificates (default DIR/certs)")
     p.add_argument("--maildir", help="each message is saved here as .eml + .json (default DIR/mail)")
     p.add_argument("--no-starttls", action="store_true", help="do not offer STARTTLS")
@@ -281,9 +326,15 @@ def main(argv=None):
     certs, made = kept_or_made(certdir)
     os.makedirs(maildir, exist_ok=True)
     server = DevServer(
-        certs, users=dict(users), port=a.port, implicit_port=a.implicit_port or 0,
-        implicit=a.implicit_port is not None, starttls=not a.no_starttls,
-        pipelining=not a.no_pipelining, size=a.size, on_message=lambda rec: save(maildir, rec),
+        certs,
+        users=dict(users),
+        port=a.port,
+        implicit_port=a.implicit_port or 0,
+        implicit=a.implicit_port is not None,
+        starttls=not a.no_starttls,
+        pipelining=not a.no_pipelining,
+        size=a.size,
+        on_message=lambda rec: save(maildir, rec),
     )
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -291,18 +342,24 @@ def main(argv=None):
     try:
         server.start()
     except OSError as e:
-        print("devserver: cannot listen on 127.0.0.1:%s (%s): choose another with --port"
-              % (a.port, e.strerror or e), file=sys.stderr)
+        print(
+            "devserver: cannot listen on 127.0.0.1:%s (%s): choose another with --port" % (a.port, e.strerror or e),
+            file=sys.stderr,
+        )
         return 1
     try:
         settings_path = os.path.join(a.dir, "settings.json")
         write_settings(settings_path, server.port, certs["ca_der"], users[0])
-        print("ready port=%d implicit_port=%s ca=%s settings=%s" % (
-            server.port, server.implicit_port or "-", certs["ca_der"], settings_path), flush=True)
-        print("certificates %s in %s (pin: %s)" % ("made" if made else "kept", certdir,
-                                                   certs["server_sha256"]), flush=True)
-        print("send: make send SETTINGS=%s TO=you@example.com; messages: %s" % (settings_path, maildir),
-              flush=True)
+        print(
+            "ready port=%d implicit_port=%s ca=%s settings=%s"
+            % (server.port, server.implicit_port or "-", certs["ca_der"], settings_path),
+            flush=True,
+        )
+        print(
+            "certificates %s in %s (pin: %s)" % ("made" if made else "kept", certdir, certs["server_sha256"]),
+            flush=True,
+        )
+        print("send: make send SETTINGS=%s TO=you@example.com; messages: %s" % (settings_path, maildir), flush=True)
         done.wait()
     finally:
         server.stop()

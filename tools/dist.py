@@ -21,8 +21,7 @@ VERSION = "0.1.0"
 def build(out_root=None, probe=False):
     """Write the dist folder (replacing an old one); returns its path."""
     major, minor = mpbuild.mpy_version()
-    out = os.path.join(out_root or os.path.join(ROOT, "dist"),
-                       "mailer-%s-mpy%d.%d" % (VERSION, major, minor))
+    out = os.path.join(out_root or os.path.join(ROOT, "dist"), "mailer-%s-mpy%d.%d" % (VERSION, major, minor))
     shutil.rmtree(out, ignore_errors=True)
     files = mpbuild.board_files(probe)
     lib = [f for f in files if f[1] != "main.py"]
@@ -43,8 +42,10 @@ def main(argv=None):
     ap.add_argument("--probe", action="store_true", help="include mailer.probe (3 KiB)")
     a = ap.parse_args(argv)
     out = build(a.out, a.probe)
-    print("%s: mpremote mip install %s/package.json, then mpremote cp %s/main.py :"
-          % (os.path.relpath(out, ROOT), out, out))
+    print(
+        "%s: mpremote mip install %s/package.json, then mpremote cp %s/main.py :"
+        % (os.path.relpath(out, ROOT), out, out)
+    )
     return 0
 
 

@@ -17,8 +17,15 @@ from mailer.message import Message
 
 
 def _args(argv):
-    out = {"subject": "Test from mailer", "body": "Sent by the mailer firmware.\n", "boards": "boards",
-           "to": [], "cc": [], "bcc": [], "attach": []}
+    out = {
+        "subject": "Test from mailer",
+        "body": "Sent by the mailer firmware.\n",
+        "boards": "boards",
+        "to": [],
+        "cc": [],
+        "bcc": [],
+        "attach": [],
+    }
     if len(argv) != 1 or argv[0][:8] != "request=":
         raise MailError(SETTINGS, "usage: mp_send.py request=PATH (tools/send.py writes it)")
     with open(argv[0][8:]) as f:
@@ -36,7 +43,7 @@ def main(argv):
         # folder holds settings.json) and for make probe, make deploy and tools.settings.
         ca = cfg["smtp"]["ca_file"]
         if ca and ca[0] != "/" and "/" in path:
-            cfg["smtp"]["ca_file"] = path[:path.rfind("/") + 1] + ca
+            cfg["smtp"]["ca_file"] = path[: path.rfind("/") + 1] + ca
         b = board.load_board(cfg["board"], a["boards"])
         if a.get("display"):
             import ssd1306  # the simulated board's: its frames go to this file, for the demo

@@ -32,8 +32,7 @@ def mpy_cross_path():
 
 def mpy_version():
     """(major, minor) of the .mpy files this mpy-cross writes, e.g. (6, 3)."""
-    out = subprocess.run([mpy_cross_path(), "--version"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run([mpy_cross_path(), "--version"], capture_output=True, text=True, check=True).stdout
     m = re.search(r"mpy v(\d+)\.(\d+)", out)
     if not m:
         raise RuntimeError("cannot read the .mpy version from: " + out)
@@ -61,8 +60,7 @@ def compile_py(src, dest, name):
 
 def compile_files(out, files):
     """Compile [(source, board path .py)] into out/<board path>.mpy; returns the .mpy paths."""
-    return [compile_py(src, os.path.join(str(out), name[:-3] + ".mpy"), name)
-            for src, name in files]
+    return [compile_py(src, os.path.join(str(out), name[:-3] + ".mpy"), name) for src, name in files]
 
 
 def compile_firmware(out, modules=None, scripts=()):
@@ -94,8 +92,7 @@ def can_run(binary):
 
 def _frozen_manifest():
     # The Unix port's own frozen modules (asyncio, ssl, ...) plus the mailer package.
-    return ('include("$(PORT_DIR)/variants/standard/manifest.py")\n'
-            'package("mailer", base_path=%r)\n' % FIRMWARE)
+    return 'include("$(PORT_DIR)/variants/standard/manifest.py")\npackage("mailer", base_path=%r)\n' % FIRMWARE
 
 
 def frozen_mp32(log=print):
@@ -104,8 +101,7 @@ def frozen_mp32(log=print):
     ../shared/mp32/build.sh and rebuilt only when the firmware's sources change.
     Returns (binary path, None) or (None, why it could not be built)."""
     for tool in ("gcc", "g++", "make"):
-        if not any(os.access(os.path.join(d, tool), os.X_OK)
-                   for d in os.environ.get("PATH", "").split(os.pathsep)):
+        if not any(os.access(os.path.join(d, tool), os.X_OK) for d in os.environ.get("PATH", "").split(os.pathsep)):
             return None, "%s not found (apt-get install build-essential gcc-multilib g++-multilib)" % tool
     manifest = _frozen_manifest()
     h = hashlib.sha256(manifest.encode())
@@ -127,8 +123,7 @@ def frozen_mp32(log=print):
     path = os.path.join(FROZEN_DIR, "manifest.py")
     with open(path, "w") as f:
         f.write(manifest)
-    log("building the frozen 32-bit port in %s (about 3 minutes the first time)"
-        % os.path.relpath(FROZEN_DIR, ROOT))
+    log("building the frozen 32-bit port in %s (about 3 minutes the first time)" % os.path.relpath(FROZEN_DIR, ROOT))
     # build.sh passes FROZEN_MANIFEST on to mpy-cross's make as well, whose link then fails
     # (undefined mp_qstr_frozen_const_pool): build mpy-cross first without it.
     env = {k: v for k, v in os.environ.items() if k != "FROZEN_MANIFEST"}
@@ -141,8 +136,9 @@ def frozen_mp32(log=print):
         if r.returncode:
             return None, "frozen build failed: %s: %s" % (" ".join(cmd[:2]), r.stderr.strip()[-500:])
     env.update(OUT=src_dir, FROZEN_MANIFEST=path)
-    r = subprocess.run(["sh", os.path.join(MP32_DIR, "build.sh")], env=env, capture_output=True,
-                       text=True, timeout=1200)
+    r = subprocess.run(
+        ["sh", os.path.join(MP32_DIR, "build.sh")], env=env, capture_output=True, text=True, timeout=1200
+    )
     if r.returncode or not os.path.exists(binary):
         return None, "frozen build failed: " + (r.stderr or r.stdout).strip()[-500:]
     with open(stamp, "w") as f:

@@ -16,6 +16,7 @@ import zlib
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from tools.simboard import SIM_PATH  # noqa: E402
+
 LIT = bytes((225, 240, 255))  # an OLED's white pixel
 DARK = bytes((12, 14, 18))
 GAP = bytes((0, 0, 0))  # between pixels when scaled, so the picture looks like the panel
@@ -52,8 +53,12 @@ def png(rows, scale=4):
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"".join(lines), 9)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"".join(lines), 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 def render(dump, out, scale=4, width=128, height=64):
@@ -71,8 +76,10 @@ def examples(outdir, micropython=None):
     with tempfile.TemporaryDirectory() as tmp:
         for name, call in EXAMPLES:
             dump = os.path.join(tmp, name + ".bin")
-            code = ("import ssd1306\nfrom mailer.status import Display\nssd1306.dump = %r\n"
-                    "Display(ssd1306.SSD1306_I2C(128, 64, None)).%s\n" % (dump, call))
+            code = (
+                "import ssd1306\nfrom mailer.status import Display\nssd1306.dump = %r\n"
+                "Display(ssd1306.SSD1306_I2C(128, 64, None)).%s\n" % (dump, call)
+            )
             subprocess.run([micropython, "-c", code], check=True, env=env)
             render(dump, os.path.join(outdir, name))
             print(os.path.join(outdir, name))

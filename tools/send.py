@@ -11,6 +11,7 @@ port) and never through a shell. The last line printed is "sent <Message-ID>" or
 code, its meaning and the server's reply. Exit status: 0 sent to every recipient, 75 worth
 retrying (EX_TEMPFAIL, as sendmail and msmtp use it), 1 permanent, 2 usage.
 """
+
 import argparse
 import json
 import os
@@ -52,8 +53,9 @@ def _split(text):
 def parser():
     p = argparse.ArgumentParser(prog=".venv/bin/python -m tools.send", description=__doc__.split("\n\n")[0])
     p.add_argument("--settings", required=True, help="the settings file (required)")
-    p.add_argument("--to", action="append", help="recipient; repeat or separate with commas "
-                   "(default: the settings' mail.to)")
+    p.add_argument(
+        "--to", action="append", help="recipient; repeat or separate with commas (default: the settings' mail.to)"
+    )
     p.add_argument("--cc", action="append")
     p.add_argument("--bcc", action="append")
     p.add_argument("--subject", default=DEFAULT_SUBJECT)
@@ -67,9 +69,16 @@ def parser():
 def from_make(env):
     """argv for parser() from make's MAIL_* variables (the Makefile exports them unexpanded)."""
     argv = []
-    for key, opt in (("SETTINGS", "--settings"), ("TO", "--to"), ("CC", "--cc"), ("BCC", "--bcc"),
-                     ("SUBJECT", "--subject"), ("BODY", "--body"), ("BODY_FILE", "--body-file"),
-                     ("ATTACH", "--attach")):
+    for key, opt in (
+        ("SETTINGS", "--settings"),
+        ("TO", "--to"),
+        ("CC", "--cc"),
+        ("BCC", "--bcc"),
+        ("SUBJECT", "--subject"),
+        ("BODY", "--body"),
+        ("BODY_FILE", "--body-file"),
+        ("ATTACH", "--attach"),
+    ):
         v = env.get("MAIL_" + key, "")
         if v:
             argv.append(opt + "=" + v)  # one word: a value may start with "-"
@@ -98,9 +107,15 @@ def request(a, stdin):
             body = f.read()
     else:
         body = DEFAULT_BODY if a.body is None else a.body
-    return {"to": _list(a.to), "cc": _list(a.cc), "bcc": _list(a.bcc), "subject": a.subject,
-            "body": body, "attach": [os.path.abspath(p) for p in _list(a.attach)],
-            "verbose": a.verbose}
+    return {
+        "to": _list(a.to),
+        "cc": _list(a.cc),
+        "bcc": _list(a.bcc),
+        "subject": a.subject,
+        "body": body,
+        "attach": [os.path.abspath(p) for p in _list(a.attach)],
+        "verbose": a.verbose,
+    }
 
 
 def main(argv=None, stdin=sys.stdin):
@@ -109,8 +124,11 @@ def main(argv=None, stdin=sys.stdin):
     if argv == ["--from-make"]:
         argv = from_make(os.environ)
         if not any(x.startswith("--settings=") for x in argv):
-            print("usage: make send SETTINGS=path.json TO=addr [SUBJECT=..] [BODY=..|BODY=-] "
-                  "[BODY_FILE=..] [ATTACH=a,b] [CC=..] [BCC=..] [VERBOSE=1]", file=sys.stderr)
+            print(
+                "usage: make send SETTINGS=path.json TO=addr [SUBJECT=..] [BODY=..|BODY=-] "
+                "[BODY_FILE=..] [ATTACH=a,b] [CC=..] [BCC=..] [VERBOSE=1]",
+                file=sys.stderr,
+            )
             return 2
     a = parser().parse_args(argv)
     req = request(a, stdin)
@@ -119,8 +137,9 @@ def main(argv=None, stdin=sys.stdin):
     try:
         write_request(path, a.settings, **req)
         env = dict(os.environ, MICROPYPATH=":".join([mpbuild.FIRMWARE, SIM_PATH, ".frozen"]))
-        return subprocess.run([mpbuild.micropython_path(), os.path.join(ROOT, "tools", "mp_send.py"),
-                               "request=" + path], env=env).returncode
+        return subprocess.run(
+            [mpbuild.micropython_path(), os.path.join(ROOT, "tools", "mp_send.py"), "request=" + path], env=env
+        ).returncode
     finally:
         os.remove(path)
 

@@ -8,6 +8,7 @@
 
 Exit status: 0 good, 1 bad settings (or push failed), 2 usage.
 """
+
 import argparse
 import json
 import os
@@ -25,10 +26,22 @@ from mailer.flashfile import read_with_fallback  # noqa: E402
 # required, the server certificate checked against ca.der. Placeholders to replace.
 EXAMPLE = {
     "version": settings.VERSION,
-    "incoming": {"host": "pop.example.com", "port": 110, "tls": "starttls",
-                 "user": "device@example.com", "password": "change-me"},
-    "smtp": {"host": "smtp.example.com", "port": 587, "tls": "required", "auth": "same_as_incoming",
-             "verify": "ca", "ca_file": "ca.der", "timeout_s": 10},
+    "incoming": {
+        "host": "pop.example.com",
+        "port": 110,
+        "tls": "starttls",
+        "user": "device@example.com",
+        "password": "change-me",
+    },
+    "smtp": {
+        "host": "smtp.example.com",
+        "port": 587,
+        "tls": "required",
+        "auth": "same_as_incoming",
+        "verify": "ca",
+        "ca_file": "ca.der",
+        "timeout_s": 10,
+    },
     "mail": {"from": "Device <device@example.com>", "to": ["ops@example.com"], "subject_prefix": "[device] "},
     "wifi": {"ssid": "office", "password": "change-me"},
     "board": "unix",
@@ -170,8 +183,11 @@ def main(argv=None):
     n = sub.add_parser("new", help="write an example settings file")
     n.add_argument("file", nargs="?", default="settings.json")
     n.add_argument("--force", action="store_true", help="replace an existing file")
-    for name, text in (("check", "print every problem"), ("show", "print with passwords hidden"),
-                       ("push", "check, then copy to the board with mpremote")):
+    for name, text in (
+        ("check", "print every problem"),
+        ("show", "print with passwords hidden"),
+        ("push", "check, then copy to the board with mpremote"),
+    ):
         s = sub.add_parser(name, help=text)
         s.add_argument("file")
         if name == "push":

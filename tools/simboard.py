@@ -68,8 +68,13 @@ class SimBoard:
         if self.run_main or self.starts:
             args.append("main")
         self.proc = subprocess.Popen(
-            args, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
-            preexec_fn=_controlling_tty, env=dict(os.environ, MICROPYPATH=SIM_PATH),
+            args,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            preexec_fn=_controlling_tty,
+            env=dict(os.environ, MICROPYPATH=SIM_PATH),
         )
         os.close(slave)
         self.starts += 1
@@ -113,11 +118,15 @@ class SimBoard:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="A simulated board on a pseudo-terminal.")
-    ap.add_argument("--flash", default=os.path.join(ROOT, "build", "simflash.img"),
-                    help="LittleFS2 image (made blank if missing)")
+    ap.add_argument(
+        "--flash", default=os.path.join(ROOT, "build", "simflash.img"), help="LittleFS2 image (made blank if missing)"
+    )
     ap.add_argument("--size-kib", type=int, default=2048)
-    ap.add_argument("--link", default=os.path.join(ROOT, "build", "simboard.pty"),
-                    help="symlink to the pty, for PORT= (empty: none)")
+    ap.add_argument(
+        "--link",
+        default=os.path.join(ROOT, "build", "simboard.pty"),
+        help="symlink to the pty, for PORT= (empty: none)",
+    )
     a = ap.parse_args(argv)
     os.makedirs(os.path.dirname(os.path.abspath(a.flash)), exist_ok=True)
     sim = SimBoard(a.flash, a.size_kib)
@@ -126,8 +135,10 @@ def main(argv=None):
         if os.path.lexists(a.link):
             os.remove(a.link)
         os.symlink(path, a.link)
-    print("simulated board on %s%s, flash %s; Ctrl-C to stop" % (
-        path, " (%s)" % a.link if a.link else "", a.flash), flush=True)
+    print(
+        "simulated board on %s%s, flash %s; Ctrl-C to stop" % (path, " (%s)" % a.link if a.link else "", a.flash),
+        flush=True,
+    )
     try:
         while True:
             sim._thread.join(1)

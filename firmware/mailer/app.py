@@ -117,8 +117,7 @@ class App:
             from mailer.attach import Attachment
 
             atts = [a if isinstance(a, Attachment) else Attachment(path=a) for a in attachments]
-        msg = Message(mail["from"], to or mail["to"], mail["subject_prefix"] + subject, body,
-                      cc, bcc, atts)
+        msg = Message(mail["from"], to or mail["to"], mail["subject_prefix"] + subject, body, cc, bcc, atts)
         name = self.outbox.add(msg)
         err = self.offline()
         if err:

@@ -14,16 +14,26 @@ B64_IN = const(57)
 _READ = const(456)
 
 TYPES = {
-    "txt": "text/plain", "log": "text/plain", "csv": "text/csv", "html": "text/html",
-    "json": "application/json", "pdf": "application/pdf", "zip": "application/zip",
-    "gz": "application/gzip", "bin": "application/octet-stream", "jpg": "image/jpeg",
-    "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif", "bmp": "image/bmp",
+    "txt": "text/plain",
+    "log": "text/plain",
+    "csv": "text/csv",
+    "html": "text/html",
+    "json": "application/json",
+    "pdf": "application/pdf",
+    "zip": "application/zip",
+    "gz": "application/gzip",
+    "bin": "application/octet-stream",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "gif": "image/gif",
+    "bmp": "image/bmp",
 }
 
 
 def guess_type(name):
     dot = name.rfind(".")
-    return TYPES.get(name[dot + 1:].lower() if dot >= 0 else "", TYPES["bin"])
+    return TYPES.get(name[dot + 1 :].lower() if dot >= 0 else "", TYPES["bin"])
 
 
 def b64_size(n):
@@ -36,7 +46,7 @@ def b64_chunks(pieces):
     # pieces: memoryviews whose lengths are multiples of 57 except the last one. Each is
     # encoded as whole base64 lines, so output never holds more than one piece's worth.
     for mv in pieces:
-        lines = [b2a_base64(mv[i:i + B64_IN], newline=False) for i in range(0, len(mv), B64_IN)]
+        lines = [b2a_base64(mv[i : i + B64_IN], newline=False) for i in range(0, len(mv), B64_IN)]
         lines.append(b"")
         yield b"\r\n".join(lines)
 
@@ -45,6 +55,7 @@ class Attachment:
     # A file on flash (path) or bytes in RAM (data); name defaults to the file's name and
     # gives the MIME type unless mime_type says otherwise. A file is read only when sent.
     READ = _READ  # the size of the one read buffer a message gives encoded()
+
     def __init__(self, path=None, data=None, name=None, mime_type=None):
         if (path is None) == (data is None):
             raise MailError(SETTINGS, "attachment: give path or data")
@@ -53,7 +64,7 @@ class Attachment:
         self.path = path
         self.data = data.encode() if isinstance(data, str) else data
         if path is not None:
-            name = name or check("attachment path", path)[path.rfind("/") + 1:]
+            name = name or check("attachment path", path)[path.rfind("/") + 1 :]
             self.size()  # fail now, with #861, if the file is missing
         self.name = check("attachment name", name or "")
         if not name or len(name.encode()) > 200:
@@ -85,11 +96,15 @@ class Attachment:
             param = b'filename="' + b.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
         else:  # RFC 2231 4: a non-ASCII file name, percent-encoded UTF-8
             param = b"filename*=utf-8''" + b"".join(
-                bytes((c,)) if c < 128 and (chr(c).isalpha() or chr(c).isdigit() or c in b"-._~")
-                else b"%%%02X" % c for c in b)
-        return (b"Content-Type: " + self.mime_type.encode()
-                + b"\r\nContent-Transfer-Encoding: base64\r\n"
-                + fold(b"Content-Disposition", [b"attachment;", param]))
+                bytes((c,)) if c < 128 and (chr(c).isalpha() or chr(c).isdigit() or c in b"-._~") else b"%%%02X" % c
+                for c in b
+            )
+        return (
+            b"Content-Type: "
+            + self.mime_type.encode()
+            + b"\r\nContent-Transfer-Encoding: base64\r\n"
+            + fold(b"Content-Disposition", [b"attachment;", param])
+        )
 
     def pieces(self, buf):
         # Memoryviews of at most len(buf) octets, each a multiple of 57 but the last, read
@@ -97,7 +112,7 @@ class Attachment:
         if self.data is not None:
             mv = memoryview(self.data)
             for i in range(0, len(mv), len(buf)):
-                yield mv[i:i + len(buf)]
+                yield mv[i : i + len(buf)]
             return
         mv = memoryview(buf)
         with open(self.path, "rb") as f:

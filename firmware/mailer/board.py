@@ -114,8 +114,9 @@ def make_status(board, out=print):
     if led or px:
         # A soft timer callback: runs between bytecodes, so it may allocate; kept on the sink
         # so it lives as long as the sink does.
-        sink.timer = machine.Timer(TIMER_ID, mode=machine.Timer.PERIODIC, period=TICK_MS,
-                                   callback=lambda t: sink.tick())
+        sink.timer = machine.Timer(
+            TIMER_ID, mode=machine.Timer.PERIODIC, period=TICK_MS, callback=lambda t: sink.tick()
+        )
     return sink
 
 

@@ -24,8 +24,7 @@ class Result:
         self.refused = list(refused)
         self.deferred = [r for r in self.refused if r[1][:1] == "4"]
         if self.deferred and error is None:
-            error = MailError(COMM, "%d recipients deferred" % len(self.deferred),
-                              reply=self.deferred[0][1])
+            error = MailError(COMM, "%d recipients deferred" % len(self.deferred), reply=self.deferred[0][1])
         self.error = error
         self.ok = error is None
 
@@ -70,12 +69,12 @@ class Client:
         self.deadline_ms = (smtp["deadline_s"] or 3 * smtp["timeout_s"]) * 1000
         verify = "off" if self.tls == "off" else smtp["verify"]
         # (verify, CA DER, pin): transport.TlsConfig's arguments, made into one by session().
-        self.tls_args = (verify, load_ca(smtp["ca_file"]) if verify == "ca" else None,
-                         smtp["pin_sha256"])
+        self.tls_args = (verify, load_ca(smtp["ca_file"]) if verify == "ca" else None, smtp["pin_sha256"])
         auth = smtp["auth"]
         inc = cfg["incoming"]
         self.user, self.password = _account(
-            inc if auth == "same_as_incoming" else smtp if auth == "log_on_using" else None)
+            inc if auth == "same_as_incoming" else smtp if auth == "log_on_using" else None
+        )
         self.mechanisms = smtp["mechanisms"]
         self.allow_plain = smtp["allow_plain_password"]
         self.ehlo_name = (smtp["ehlo_name"] or EHLO_NAME).encode()
@@ -100,10 +99,10 @@ class Client:
             from mailer import pop3
 
             pop3.pop_before_smtp(self.pop, self.timeout_ms, deadline, tls_cfg, self.allow_plain, log)
-        conn = transport.connect(self.host, self.port, self.timeout_ms, deadline, tls_cfg,
-                                 implicit_tls=self.tls == "implicit")
-        return Session(conn, self.ehlo_name, self.tls, self.user, self.password, self.mechanisms,
-                       self.allow_plain, log)
+        conn = transport.connect(
+            self.host, self.port, self.timeout_ms, deadline, tls_cfg, implicit_tls=self.tls == "implicit"
+        )
+        return Session(conn, self.ehlo_name, self.tls, self.user, self.password, self.mechanisms, self.allow_plain, log)
 
     def deliver(self, messages, log=None):
         """Send messages in one session; returns one Result per message, never raises."""
@@ -130,7 +129,7 @@ class Client:
                     s.quit()
                 else:
                     s.conn.close()
-            results += [Result(m.message_id, error=err) for m in messages[len(results):]]
+            results += [Result(m.message_id, error=err) for m in messages[len(results) :]]
         return results
 
 
@@ -162,8 +161,12 @@ def _send_one(s, msg):
     smtputf8 = msg.needs_smtputf8 and offered
     size = msg.size(eightbit=eightbit, smtputf8=smtputf8)
     reply, refused = s.send(
-        msg.envelope_from, msg.recipients(), msg.chunks(eightbit=eightbit, smtputf8=smtputf8),
-        size=size, eightbit=eightbit, smtputf8=smtputf8,
+        msg.envelope_from,
+        msg.recipients(),
+        msg.chunks(eightbit=eightbit, smtputf8=smtputf8),
+        size=size,
+        eightbit=eightbit,
+        smtputf8=smtputf8,
     )
     return Result(msg.message_id, reply=reply, refused=refused)
 

@@ -20,6 +20,7 @@ def clock_ok():
     """Whether the clock was ever set: certificate dates and Date headers need it (#843)."""
     return time.gmtime()[0] >= MIN_YEAR
 
+
 try:
     ticks_ms = time.ticks_ms
     ticks_diff = time.ticks_diff

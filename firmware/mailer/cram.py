@@ -19,5 +19,3 @@ def cram_md5(user, password, challenge_b64):
     # RFC 2195: "user hex(hmac_md5(password, challenge))", base64-encoded.
     digest = binascii.hexlify(hmac_md5(password, unb64(challenge_b64)))
     return b64(user + b" " + digest)
-
-

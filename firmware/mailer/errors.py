@@ -18,6 +18,7 @@ TOO_LARGE = const(864)  # message too large
 OUTBOX_FULL = const(865)  # outbox full
 INTERNAL = const(869)  # internal error
 
+
 def meaning(code):
     """The text of a device error code ("SMTP authentication failed"), or "?". The texts are
     in mailer.meanings, loaded only when one is shown: a send that works never needs them."""
@@ -28,7 +29,7 @@ def meaning(code):
     i = TEXTS.find("\n%d " % code)
     if i < 0:
         return "?"
-    return TEXTS[i + 5:TEXTS.find("\n", i + 1)]
+    return TEXTS[i + 5 : TEXTS.find("\n", i + 1)]
 
 
 # Codes worth retrying whatever the reply; COMM depends on the reply (4xx/network: yes).

@@ -32,13 +32,13 @@ def mailbox(field, text):
         # A quoted name is anything but a quote or a backslash (no quoted-pair: nothing needs
         # one), so the first quote after the opening one closes it.
         j = s.find('"', 1)
-        name, s = s[1:j], s[j + 1:].lstrip()
+        name, s = s[1:j], s[j + 1 :].lstrip()
         bad = j < 0 or "\\" in name or s[:1] != "<"
         s = s[1:-1]
     elif s.endswith(">"):
         # An unquoted name is atoms and dots (RFC 5322 4.1 obs-phrase): no specials.
         i = s.find("<")
-        name, s = s[:i].strip(), s[i + 1:-1]
+        name, s = s[:i].strip(), s[i + 1 : -1]
         bad = i < 0 or any(c in '"\\()<>[]:;@,' for c in name)
     local, _, domain = s.rpartition("@")
     bad = bad or not local or not domain or len(s.encode()) > 254 or "@" in local or ".." in domain
@@ -60,8 +60,9 @@ class Message:
     an attachment file. date: a time tuple as time.gmtime() gives, or seconds on the board's
     own epoch; None means now, refused with #843 when the clock was never set."""
 
-    def __init__(self, sender, to, subject="", body="", cc=(), bcc=(), attachments=(),
-                 date=None, message_id=None, boundary=None):
+    def __init__(
+        self, sender, to, subject="", body="", cc=(), bcc=(), attachments=(), date=None, message_id=None, boundary=None
+    ):
         self.given = (sender, to, cc, bcc)  # as given: the outbox stores these
         # Counted before parsing: a list of a million addresses is #861, not a MemoryError.
         if sum(1 if isinstance(v, str) else len(v or ()) for v in (to, cc, bcc)) > MAX_RCPT:
@@ -83,15 +84,17 @@ class Message:
         if message_id is None:
             # RFC 5322 3.6.4: unique left of the "@" (time and 64 random bits), the sender's
             # domain right of it.
-            message_id = "<%x.%s@%s>" % (int(time.time()), hexlify(os.urandom(8)).decode(),
-                                        self.sender[1].rpartition("@")[2])
+            message_id = "<%x.%s@%s>" % (
+                int(time.time()),
+                hexlify(os.urandom(8)).decode(),
+                self.sender[1].rpartition("@")[2],
+            )
         self.message_id = token("message_id", message_id, "<>@.-_$+=")
         if message_id[0] != "<" or message_id[-1] != ">" or "@" not in message_id:
             raise MailError(SETTINGS, "message_id: not <id@domain>: " + message_id)
         # "=_" cannot occur in base64 or quoted-printable text, and 128 random bits make it
         # as good as impossible in a 7bit/8bit body (RFC 2046 5.1.1).
-        self.boundary = token("boundary", boundary or "=_" + hexlify(os.urandom(16)).decode(),
-                               "=_.-")
+        self.boundary = token("boundary", boundary or "=_" + hexlify(os.urandom(16)).decode(), "=_.-")
         self.envelope_from = self.sender[1].encode()
         addrs = [self.sender] + self.to + self.cc + self.bcc
         self._utf8 = [a for _, a in addrs if len(a.encode()) != len(a)]
@@ -157,8 +160,13 @@ class Message:
             yield mime.fold(b"Cc", _mailboxes(self.cc))
         if self.subject:
             yield mime.fold(b"Subject", mime.phrase(self.subject))
-        yield (b"Date: " + mime.date(self.date) + b"\r\nMessage-ID: " + self.message_id.encode()
-               + b"\r\nMIME-Version: 1.0\r\n")
+        yield (
+            b"Date: "
+            + mime.date(self.date)
+            + b"\r\nMessage-ID: "
+            + self.message_id.encode()
+            + b"\r\nMIME-Version: 1.0\r\n"
+        )
         if self._raw and not self.has_8bit:
             cte = b"7bit"
         elif self._raw and eightbit:
@@ -171,8 +179,15 @@ class Message:
             yield from self._body_lines(cte)
             return
         delim = b"\r\n--" + self.boundary.encode()
-        yield (b'Content-Type: multipart/mixed; boundary="' + delim[4:] + b'"\r\n\r\n' + delim[2:]
-               + b"\r\n" + text + b"\r\n\r\n")
+        yield (
+            b'Content-Type: multipart/mixed; boundary="'
+            + delim[4:]
+            + b'"\r\n\r\n'
+            + delim[2:]
+            + b"\r\n"
+            + text
+            + b"\r\n\r\n"
+        )
         yield from self._body_lines(cte)
         for a in self.attachments:
             # The CRLF before a delimiter belongs to it (RFC 2046 5.1.1): body and base64

@@ -19,14 +19,17 @@ _MONTHS = "JanFebMarAprMayJunJulAugSepOctNovDec"
 # spaces goes as it is; anything else is encoded.
 _ATEXT = "!#$%&'*+-/=?^_`{|}~ "
 
+
 def date(t):
     # RFC 5322 3.3, always in UTC: "Sun, 29 Nov 2026 10:00:00 +0000". t: (y, m, d, H, M, S).
     y, m, d = t[0], t[1], t[2]
     # Sakamoto's weekday (0 = Sunday), so a stored date needs no weekday of its own.
     yy = y - (m < 3)
     wd = (yy + yy // 4 - yy // 100 + yy // 400 + b"\0\3\2\5\0\3\5\1\4\6\2\4"[m - 1] + d) % 7
-    return ("%s, %02d %s %04d %02d:%02d:%02d +0000" % (
-        _DAYS[3 * wd:3 * wd + 3], d, _MONTHS[3 * m - 3:3 * m], y, t[3], t[4], t[5])).encode()
+    return (
+        "%s, %02d %s %04d %02d:%02d:%02d +0000"
+        % (_DAYS[3 * wd : 3 * wd + 3], d, _MONTHS[3 * m - 3 : 3 * m], y, t[3], t[4], t[5])
+    ).encode()
 
 
 def _plain(text, display_name):
@@ -112,7 +115,6 @@ def check(field, value):
 def token(field, value, extra):
     # Message-ID, boundary, domain and MIME type: ASCII letters, digits and a few marks only.
     check(field, value)
-    if not value or len(value) > 250 or any(not (c.isalpha() or c.isdigit() or c in extra)
-                                            or c > "~" for c in value):
+    if not value or len(value) > 250 or any(not (c.isalpha() or c.isdigit() or c in extra) or c > "~" for c in value):
         raise MailError(SETTINGS, "%s: not valid: %s" % (field, value))
     return value

@@ -45,9 +45,18 @@ def to_dict(msg):
             d["path"] = a.path
         atts.append(d)
     sender, to, cc, bcc = msg.given
-    return {"from": sender, "to": to, "cc": cc, "bcc": bcc, "subject": msg.subject,
-            "body": msg.body.decode(), "attachments": atts, "date": list(msg.date),
-            "message_id": msg.message_id, "boundary": msg.boundary}
+    return {
+        "from": sender,
+        "to": to,
+        "cc": cc,
+        "bcc": bcc,
+        "subject": msg.subject,
+        "body": msg.body.decode(),
+        "attachments": atts,
+        "date": list(msg.date),
+        "message_id": msg.message_id,
+        "boundary": msg.boundary,
+    }
 
 
 def from_dict(d):
@@ -57,11 +66,27 @@ def from_dict(d):
         if d["attachments"]:
             from mailer.attach import Attachment
 
-            atts = [Attachment(path=a.get("path"), name=a["name"], mime_type=a["type"],
-                               data=a2b_base64(a["data"]) if "data" in a else None)
-                    for a in d["attachments"]]
-        return Message(d["from"], d["to"], d["subject"], d["body"], d["cc"], d["bcc"], atts,
-                       d["date"], d["message_id"], boundary=d["boundary"])
+            atts = [
+                Attachment(
+                    path=a.get("path"),
+                    name=a["name"],
+                    mime_type=a["type"],
+                    data=a2b_base64(a["data"]) if "data" in a else None,
+                )
+                for a in d["attachments"]
+            ]
+        return Message(
+            d["from"],
+            d["to"],
+            d["subject"],
+            d["body"],
+            d["cc"],
+            d["bcc"],
+            atts,
+            d["date"],
+            d["message_id"],
+            boundary=d["boundary"],
+        )
     except (KeyError, TypeError, ValueError) as e:
         raise MailError(SETTINGS, "stored message: %r" % (e,)) from None
 
@@ -107,7 +132,7 @@ class Outbox:
         # .msg is a move aside to finish; any other .try without its .msg is from a removal.
         queued = self.names()
         for n in os.listdir(self.failed_dir):
-            base = n[:n.find(".")]
+            base = n[: n.find(".")]
             if n.endswith(".try") and base in queued:
                 os.rename(self._path(base, "msg"), self._path(base, "msg", True))
             elif n.endswith(".tmp") or (n.endswith(".try") and not exists(self._path(base, "msg", True))):
@@ -130,8 +155,7 @@ class Outbox:
         count, size = self.used()
         lim = self.limits
         if count >= lim["max_messages"] or size + len(data) > lim["max_bytes"]:
-            raise MailError(OUTBOX_FULL, "%d messages, %d bytes queued; this one %d bytes"
-                            % (count, size, len(data)))
+            raise MailError(OUTBOX_FULL, "%d messages, %d bytes queued; this one %d bytes" % (count, size, len(data)))
         self.seq += 1
         name = "%08d" % self.seq
         write_atomic(self._path(name, "msg"), data)
@@ -229,6 +253,6 @@ class Outbox:
         # failed/ keeps the last max_messages: what the user has not looked at for that long
         # was shown on the status sink when it failed.
         old = self.names(True)
-        for n in old[:max(0, len(old) - self.limits["max_messages"])]:
+        for n in old[: max(0, len(old) - self.limits["max_messages"])]:
             os.remove(self._path(n, "msg", True))
             remove(self._path(n, "try", True))

@@ -56,7 +56,7 @@ class _Pop:
             self.buf += data
         if i + 2 > _MAX_LINE:
             raise MailError(POP, "reply line over 512 octets during " + self.stage, retry=False)
-        line, self.buf = self.buf[:i], self.buf[i + 2:]
+        line, self.buf = self.buf[:i], self.buf[i + 2 :]
         if self.log:
             self.log("S: " + _text(line))
         return line
@@ -82,7 +82,7 @@ def _timestamp(greeting):
     end = greeting.find(b">", start)
     if start < 0 or end < 0 or b"@" not in greeting[start:end]:
         return None
-    return greeting[start:end + 1]
+    return greeting[start : end + 1]
 
 
 def login(conn, user, password, tls_mode, allow_plain_password=False, apop=True, log=None):
@@ -139,8 +139,7 @@ def pop_before_smtp(server, timeout_ms, deadline, tls_cfg, allow_plain_password=
     it)."""
     host, port, tls, user, password = server
     try:
-        conn = transport.connect(host, port, timeout_ms, deadline, tls_cfg,
-                                 implicit_tls=tls == "implicit")
+        conn = transport.connect(host, port, timeout_ms, deadline, tls_cfg, implicit_tls=tls == "implicit")
     except MailError as e:
         raise _as_pop(e, "connect") from None
     try:

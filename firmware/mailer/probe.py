@@ -34,7 +34,7 @@ def _tlv(der, i):
     i += 2
     if n & 0x80:
         k = n & 0x7F
-        n = int.from_bytes(bytes(der[i:i + k]), "big")
+        n = int.from_bytes(bytes(der[i : i + k]), "big")
         i += k
     return tag, i, i + n
 
@@ -54,15 +54,15 @@ def _name(der, a, b):
     for _, sa, sb in _children(der, a, b):
         for _, qa, qb in _children(der, sa, sb):
             oid, val = _children(der, qa, qb)[:2]
-            key = _NAMES.get(bytes(der[oid[1]:oid[2]]))
+            key = _NAMES.get(bytes(der[oid[1] : oid[2]]))
             if key:
-                parts.append(key + "=" + bytes(der[val[1]:val[2]]).decode())
+                parts.append(key + "=" + bytes(der[val[1] : val[2]]).decode())
     return ", ".join(parts)
 
 
 def _time(der, t):
     # UTCTime YYMMDDHHMMSSZ (50-99: 19xx, RFC 5280 4.1.2.5.1) or GeneralizedTime YYYYMMDD...
-    s = bytes(der[t[1]:t[2]]).decode()
+    s = bytes(der[t[1] : t[2]]).decode()
     if t[0] == 0x17:
         s = ("19" if int(s[:2]) >= 50 else "20") + s
     return "%s-%s-%s %s:%s:%s UTC" % (s[:4], s[4:6], s[6:8], s[8:10], s[10:12], s[12:14])
@@ -112,8 +112,7 @@ def look(c, out):
     conn = s = None
     stage = "connect"
     try:
-        conn = transport.connect(c.host, c.port, c.timeout_ms, Deadline(c.deadline_ms),
-                                 transport.TlsConfig("off"))
+        conn = transport.connect(c.host, c.port, c.timeout_ms, Deadline(c.deadline_ms), transport.TlsConfig("off"))
         out("connect", "%s:%d" % (c.host, c.port))
         if c.tls == "implicit":
             stage = "tls"
@@ -134,8 +133,11 @@ def look(c, out):
             out("ehlo", "after TLS: " + _caps(s.caps))
         offered = s.caps.get(b"AUTH", b"").decode()
         mech = codec.choose_mechanism(s.caps.get(b"AUTH", b""), c.mechanisms)
-        out("auth", "offered: %s; allowed: %s; would use: %s" % (
-            offered or "(none)", " ".join(c.mechanisms), mech.decode() if mech else "none"))
+        out(
+            "auth",
+            "offered: %s; allowed: %s; would use: %s"
+            % (offered or "(none)", " ".join(c.mechanisms), mech.decode() if mech else "none"),
+        )
         s.quit()
     except Exception as e:  # the probe reports; it never stops with a traceback
         if s and s.stage == "handshake":

@@ -13,10 +13,20 @@ DEFAULTS = {
     "version": VERSION,
     "incoming": {"host": "", "port": 110, "tls": "starttls", "user": "", "password": ""},
     "smtp": {
-        "host": "", "port": 587, "tls": "required", "auth": "same_as_incoming",
-        "user": "", "password": "", "mechanisms": ["CRAM-MD5", "PLAIN", "LOGIN"],
-        "allow_plain_password": False, "verify": "ca", "ca_file": "ca.der", "pin_sha256": "",
-        "timeout_s": 10, "deadline_s": None, "ehlo_name": "",
+        "host": "",
+        "port": 587,
+        "tls": "required",
+        "auth": "same_as_incoming",
+        "user": "",
+        "password": "",
+        "mechanisms": ["CRAM-MD5", "PLAIN", "LOGIN"],
+        "allow_plain_password": False,
+        "verify": "ca",
+        "ca_file": "ca.der",
+        "pin_sha256": "",
+        "timeout_s": 10,
+        "deadline_s": None,
+        "ehlo_name": "",
     },
     "mail": {"from": "", "to": [], "subject_prefix": ""},
     "wifi": {"ssid": "", "password": ""},
@@ -116,8 +126,12 @@ def _ehlo_ok(x):
         parts = x.split(".")
         return len(parts) == 4 and all(p.isdigit() and len(p) < 4 and int(p) < 256 for p in parts)
     for label in x.split("."):
-        if not 0 < len(label) < 64 or label[0] == "-" or label[-1] == "-" or any(
-                not (c.isalpha() or c.isdigit() or c == "-") or c > "~" for c in label):
+        if (
+            not 0 < len(label) < 64
+            or label[0] == "-"
+            or label[-1] == "-"
+            or any(not (c.isalpha() or c.isdigit() or c == "-") or c > "~" for c in label)
+        ):
             return False
     return len(x) < 254
 
@@ -150,7 +164,7 @@ def scan(data):
                 raise ValueError("unterminated string")
             if key and stack[-1] is not None:
                 top = stack[-1]
-                name = top[0] + json.loads(data[i:j + 1])
+                name = top[0] + json.loads(data[i : j + 1])
                 if name in top[1]:
                     bad.append(name + ": duplicate key")
                 top[1].append(name)
@@ -217,8 +231,10 @@ def build(raw):
         # Ignored otherwise: no AUTH would go out, and the server's refusal would point nowhere.
         for k in ("user", "password"):
             if smtp[k]:
-                bad.append('smtp.%s: set, but smtp.auth is "%s": set "auth": "log_on_using" to log in '
-                           "with it" % (k, smtp["auth"]))
+                bad.append(
+                    'smtp.%s: set, but smtp.auth is "%s": set "auth": "log_on_using" to log in '
+                    "with it" % (k, smtp["auth"])
+                )
     if len(out["mail"]["to"]) > MAX_RCPT:
         bad.append("mail.to: too many recipients (at most %d)" % MAX_RCPT)
     if out["outbox"]["retry_max_s"] < out["outbox"]["retry_base_s"]:
@@ -229,5 +245,3 @@ def build(raw):
 def problems(d):
     """Every problem of d (a settings file's content) as "key: what", or []."""
     return build(d)[1]
-
-

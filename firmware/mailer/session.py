@@ -19,8 +19,17 @@ def _refused(stage, reply):
 class Session:
     # tls: "required" | "opportunistic" | "off" | "implicit" (conn is already TLS).
     # user/password: bytes, or None for no AUTH. mechanisms: names the settings allow.
-    def __init__(self, conn, ehlo_name, tls="required", user=None, password=None,
-                 mechanisms=("CRAM-MD5", "PLAIN", "LOGIN"), allow_plain_password=False, log=None):
+    def __init__(
+        self,
+        conn,
+        ehlo_name,
+        tls="required",
+        user=None,
+        password=None,
+        mechanisms=("CRAM-MD5", "PLAIN", "LOGIN"),
+        allow_plain_password=False,
+        log=None,
+    ):
         self.conn = conn
         self.tls_mode = tls
         self.user = user

@@ -51,8 +51,11 @@ def redacted(d):
 def _stamped(data):
     # The stamp is valid: the bytes after it are exactly what save() wrote.
     n = len(_HEAD)
-    return (data[:n] == _HEAD and data[n + 8:n + 11] == _SEP
-            and data[n:n + 8] == b"%08x" % crc32(memoryview(data)[n + 11:]))
+    return (
+        data[:n] == _HEAD
+        and data[n + 8 : n + 11] == _SEP
+        and data[n : n + 8] == b"%08x" % crc32(memoryview(data)[n + 11 :])
+    )
 
 
 def _schema(fn, arg):
