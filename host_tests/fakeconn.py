@@ -1,9 +1,11 @@
 # The mocked socket layer for host tests: scripted server bytes in, client bytes recorded.
 from mailer.errors import COMM, MailError
+from mailer.transport import Conn
 
 
-class FakeConn:
-    """Stands in for mailer.transport.Conn.
+class FakeConn(Conn):
+    """Stands in for mailer.transport.Conn: its own socket side, Conn's checks (the password
+    guard, the injection check before the handshake).
 
     `script` is a list of byte strings the server sends, one per read() call (a read
     returns at most n bytes of the current item; the rest comes on the next read).
@@ -40,7 +42,7 @@ class FakeConn:
         self.writes.append(bytes(data))
         self.written += data
 
-    def starttls(self):
+    def _handshake(self):
         if self.handshake_error:
             raise self.handshake_error
         self.written += b"<TLS>"

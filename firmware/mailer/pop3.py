@@ -100,11 +100,7 @@ def login(conn, user, password, tls_mode, allow_plain_password=False, apop=True,
             p.send(b"STLS\r\n")
             if p.line()[:3] != b"+OK":
                 raise MailError(POP, "server does not offer STLS", retry=False)
-            if p.buf:
-                # Bytes sent in clear before the handshake would be read as if they came
-                # over TLS (response injection, CVE-2021-22947 class): stop.
-                raise MailError(POP, "data injected before TLS handshake", retry=False)
-            conn.starttls()
+            conn.starttls(len(p.buf))
         stamp = _timestamp(greeting) if apop else None
         if stamp:
             # APOP sends MD5(timestamp + password), never the password. MD5 is weak: anyone
@@ -113,8 +109,7 @@ def login(conn, user, password, tls_mode, allow_plain_password=False, apop=True,
             digest = binascii.hexlify(hashlib.md5(stamp + password).digest())
             p.ok(codec.command(b"APOP", user + b" " + digest), "login")
         else:
-            if not conn.tls and not allow_plain_password:
-                raise MailError(POP, "refusing to send the password without TLS", retry=False)
+            conn.password_allowed(allow_plain_password)
             p.ok(codec.command(b"USER", user), "login")
             p.ok(codec.command(b"PASS", password), "login")
     except MailError as e:

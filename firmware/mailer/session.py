@@ -125,12 +125,8 @@ class Session:
             if self.tls_mode == "required":
                 raise _refused("starttls", r)
             return r  # opportunistic: go on in clear, as the seed's "allow SSL" does
-        if self.reader.pending():
-            # Bytes sent in clear before the handshake would be read as if they came over
-            # TLS (STARTTLS response injection, CVE-2021-22947 class): stop (RFC 3207 5).
-            raise MailError(TLS_REQUIRED, "data injected before TLS handshake", retry=False)
         self.stage = "handshake"
-        self.conn.starttls()
+        self.conn.starttls(self.reader.pending())
         # RFC 3207 4.2: forget everything learned before TLS and ask again.
         self.caps = {}
         self.ehlo()
@@ -142,8 +138,7 @@ class Session:
         if self.user is None:
             return
         self.stage = "auth"
-        if not self.conn.tls and not self.allow_plain:
-            raise MailError(TLS_REQUIRED, "refusing to send the password without TLS", retry=False)
+        self.conn.password_allowed(self.allow_plain)
         mech = codec.choose_mechanism(self.caps.get(b"AUTH", b""), self.mechanisms)
         if mech is None:
             raise MailError(AUTH, "no AUTH mechanism in common", retry=False)

@@ -9,7 +9,7 @@ import socket
 import select
 
 from mailer.compat import clock_ok, const
-from mailer.errors import CERT, CLOCK, COMM, RESOLVE, MailError
+from mailer.errors import CERT, CLOCK, COMM, RESOLVE, TLS_REQUIRED, MailError
 
 try:
     import tls
@@ -95,7 +95,21 @@ class Conn:
             self.leaf = bytes(cert)
         return 0  # the pin, not the chain, decides
 
-    def starttls(self):
+    def password_allowed(self, allow_plain):
+        # The one guard of SMTP AUTH and POP3 alike: a password goes over TLS, or in clear only
+        # when the settings say so (smtp.allow_plain_password).
+        if not self.tls and not allow_plain:
+            raise MailError(TLS_REQUIRED, "refusing to send the password without TLS", retry=False)
+
+    def starttls(self, unread=0):
+        # unread: bytes the protocol's reader holds past the server's go-ahead (STARTTLS 220,
+        # STLS +OK). Sent in clear before the handshake, they would be read as if they came
+        # over TLS (response injection, CVE-2021-22947 class; RFC 3207 5): stop.
+        if unread:
+            raise MailError(TLS_REQUIRED, "data injected before TLS handshake", retry=False)
+        self._handshake()
+
+    def _handshake(self):
         cfg = self.tls_cfg
         if cfg.verify == "ca" and not clock_ok():
             raise MailError(CLOCK, "clock not set: certificate dates cannot be checked")
