@@ -70,15 +70,14 @@ def dovecot(certs):
     server.stop()
 
 
+def dovecot_account(dovecot, password=SMTP_PASSWORD):
+    # The incoming group for the Dovecot fixture: its STLS port and the test account.
+    return {"host": "127.0.0.1", "port": dovecot.port, "tls": "starttls", "user": SMTP_USER, "password": password}
+
+
 def test_pop_before_smtp_logs_in_to_dovecot_then_sends_without_auth(dovecot, smtpd_factory, tmp_path):
     server = smtpd_factory(auth_required=False)
-    incoming = {
-        "host": "127.0.0.1",
-        "port": dovecot.port,
-        "tls": "starttls",
-        "user": SMTP_USER,
-        "password": SMTP_PASSWORD,
-    }
+    incoming = dovecot_account(dovecot)
     smtp = {"port": server.port, "ca_file": server.certs["ca_der"], "auth": "pop_before_smtp"}
     path = write(tmp_path, smtp, incoming)
     before = dovecot.log().count("Login: user=<%s>" % SMTP_USER)
@@ -98,7 +97,7 @@ def test_pop_before_smtp_logs_in_to_dovecot_then_sends_without_auth(dovecot, smt
 
 def test_pop_before_smtp_wrong_password_is_810_and_nothing_sent(dovecot, smtpd_factory, tmp_path):
     server = smtpd_factory(auth_required=False)
-    incoming = {"host": "127.0.0.1", "port": dovecot.port, "tls": "starttls", "user": SMTP_USER, "password": "wrong"}
+    incoming = dovecot_account(dovecot, password="wrong")
     smtp = {"port": server.port, "ca_file": server.certs["ca_der"], "auth": "pop_before_smtp"}
     path = write(tmp_path, smtp, incoming)
     rc, last = send(path)
@@ -116,13 +115,7 @@ def test_same_account_works_at_the_pop3_server_and_for_smtp_auth(dovecot, smtpd,
         "cfg = settings.load(%r)\ncfg['smtp']['auth'] = 'pop_before_smtp'\n"
         "Client(cfg).session().conn.close()\nprint('pop ok')\n"
     )
-    incoming = {
-        "host": "127.0.0.1",
-        "port": dovecot.port,
-        "tls": "starttls",
-        "user": SMTP_USER,
-        "password": SMTP_PASSWORD,
-    }
+    incoming = dovecot_account(dovecot)
     path = write(tmp_path, {"port": smtpd.port, "ca_file": smtpd.certs["ca_der"]}, incoming)
     r = mpy.run_code(code % path)
     assert r.stdout.strip() == "pop ok", r.stdout + r.stderr
