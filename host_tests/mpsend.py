@@ -47,7 +47,7 @@ def request(settings, *args):
     fields = {}
     for a in args:
         k, _, v = a.partition("=")
-        fields[k] = send_tool._split(v) if k in _LISTS else (v == "1" if k == "verbose" else v)
+        fields[k] = send_tool.split_addresses(v) if k in _LISTS else (v == "1" if k == "verbose" else v)
     path = os.path.join(
         os.path.dirname(os.path.abspath(settings)),
         "request-%d.json" % len(os.listdir(os.path.dirname(os.path.abspath(settings)))),

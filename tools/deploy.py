@@ -26,6 +26,7 @@ from mailer import schema, settings  # noqa: E402
 from mailer.errors import MailError  # noqa: E402
 
 from tools import mpbuild  # noqa: E402
+from tools import settings as settings_tool  # noqa: E402
 
 FIRMWARE = os.path.join(ROOT, "firmware")
 BIN = os.path.dirname(sys.executable)
@@ -75,15 +76,14 @@ def check_settings(path):
     os.makedirs(os.path.dirname(stamped), exist_ok=True)
     settings.save(cfg, stamped, checked=True)
     files = [(stamped, "settings.json")]
-    smtp = cfg["smtp"]
-    if smtp["verify"] == "ca" and smtp["tls"] != "off":
-        ca = smtp["ca_file"]
-        if os.path.isabs(ca) or ".." in ca:
-            raise DeployError("smtp.ca_file: %s must be a path on the board, relative, like ca.der" % ca)
-        host = os.path.join(os.path.dirname(os.path.abspath(path)), ca)
-        if not os.path.exists(host):
-            raise DeployError("smtp.ca_file: %s not found beside %s" % (ca, path))
-        files.append((host, ca))
+    try:
+        ca = settings_tool.ca_for_board(path, cfg)
+    except ValueError as e:
+        raise DeployError(str(e)) from None
+    if ca:
+        if not os.path.exists(ca[0]):
+            raise DeployError("smtp.ca_file: %s not found beside %s" % (ca[1], path))
+        files.append(ca)
     return cfg, files
 
 

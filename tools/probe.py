@@ -9,9 +9,11 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "firmware"))
+sys.path[:0] = [os.path.join(ROOT, "firmware"), ROOT]
 from mailer import probe, settings  # noqa: E402
 from mailer.errors import MailError  # noqa: E402
+
+from tools.settings import ca_on_host  # noqa: E402
 
 
 def main(argv=None):
@@ -25,10 +27,9 @@ def main(argv=None):
     except MailError as e:
         print(e.line())
         return 1
-    # A relative smtp.ca_file names a file on the board; on the host it is beside the settings.
-    ca = cfg["smtp"]["ca_file"]
-    if not os.path.isabs(ca):
-        cfg["smtp"]["ca_file"] = os.path.join(os.path.dirname(os.path.abspath(path)), ca)
+    ca = ca_on_host(path, cfg)  # a relative smtp.ca_file is beside the settings file
+    if ca:
+        cfg["smtp"]["ca_file"] = ca
     err = probe.run(cfg)
     return 0 if err is None else 75 if err.retry else 1
 

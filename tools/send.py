@@ -32,11 +32,12 @@ def _list(values):
     # --to a --to b, or a comma-separated list (a quoted display name may hold a comma).
     out = []
     for v in values or ():
-        out += _split(v)
+        out += split_addresses(v)
     return out
 
 
-def _split(text):
+def split_addresses(text):
+    """The addresses in a comma-separated list; a comma inside double quotes is part of a name."""
     parts, cur, quoted = [], "", False
     for c in text:
         if c == '"':

@@ -79,14 +79,35 @@ def cmd_new(a):
     return 0
 
 
+def ca_on_host(path, cfg):
+    """Where the CA file that settings `cfg` (from the file `path`) name is on the host, or None
+    when they check no CA. A relative smtp.ca_file is beside the settings file: the one rule of
+    send, probe, deploy, check and push, as on a board, whose current folder holds settings.json."""
+    smtp = cfg["smtp"]
+    if smtp["verify"] != "ca" or smtp["tls"] == "off":
+        return None
+    ca = smtp["ca_file"]
+    return ca if os.path.isabs(ca) else os.path.join(os.path.dirname(os.path.abspath(path)), ca)
+
+
+def ca_for_board(path, cfg):
+    """(host path, path on the board) of the CA file to copy with the settings, or None.
+    ValueError for a smtp.ca_file a board cannot have (absolute, or outside its folder)."""
+    host = ca_on_host(path, cfg)
+    if host is None:
+        return None
+    name = cfg["smtp"]["ca_file"]
+    if os.path.isabs(name) or ".." in name:
+        raise ValueError("smtp.ca_file: %s must be a path on the board, relative, like ca.der" % name)
+    return host, name
+
+
 def host_problems(path, cfg):
     """What the firmware cannot check from the board but will fail on: the CA file (relative
     to the settings file's folder, as deploy and push copy it) and the board definition."""
     bad = []
-    smtp = cfg["smtp"]
-    if smtp["verify"] == "ca" and smtp["tls"] != "off":
-        ca = smtp["ca_file"]
-        full = ca if os.path.isabs(ca) else os.path.join(os.path.dirname(os.path.abspath(path)), ca)
+    full = ca_on_host(path, cfg)
+    if full:
         try:
             with open(full, "rb") as f:
                 data = f.read()
@@ -166,14 +187,11 @@ def push_argv(path, port, resume=False, ca=None):
 def cmd_push(a):
     if cmd_check(a):
         return 1
-    smtp = schema.build(_read(a.file))[0]["smtp"]
-    ca = None
-    if smtp["verify"] == "ca" and smtp["tls"] != "off":
-        name = smtp["ca_file"]
-        if os.path.isabs(name) or ".." in name:
-            print("%s: smtp.ca_file: %s must be a path on the board, relative, like ca.der" % (a.file, name))
-            return 1
-        ca = (os.path.join(os.path.dirname(os.path.abspath(a.file)), name), name)
+    try:
+        ca = ca_for_board(a.file, schema.build(_read(a.file))[0])
+    except ValueError as e:
+        print("%s: %s" % (a.file, e))
+        return 1
     return 1 if subprocess.run(push_argv(a.file, a.port, a.resume, ca)).returncode else 0
 
 

@@ -1,6 +1,7 @@
 # One SMTP session on a connection it is given (RFC 5321), with STARTTLS (RFC 3207),
 # AUTH (RFC 4954), PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME and SMTPUTF8 (RFC 6531).
-# The connection object provides read(n), write(data), starttls(), close() and .tls.
+# The connection (mailer.transport.Conn) provides read(n), write(data), starttls(unread),
+# password_allowed(allow_plain), close() and .tls.
 # Public steps, as CPython's smtplib has them: greet, ehlo, starttls, login, send, quit; open()
 # is the first four. Replies the session did not want become device codes in mailer.classify,
 # imported only then.
