@@ -352,7 +352,7 @@ def pipelined(script):
 
 
 def env(n, chunks=None):
-    return (b"s@b.c", [b"r%d@e.f" % n], chunks or [b"m%d\r\n" % n], None, False, False)
+    return (b"s@b.c", [b"r%d@e.f" % n], chunks or [b"m%d\r\n" % n], None, False, False, False)
 
 
 def send_all(s, envelopes, outs=None):

@@ -171,7 +171,8 @@ def _envelopes(caps, messages):
             eightbit = msg.has_8bit and b"8BITMIME" in caps
             smtputf8 = msg.needs_smtputf8 and offered
             size = msg.size(eightbit=eightbit, smtputf8=smtputf8)
-            yield (msg.envelope_from, msg.recipients(), msg.chunks(eightbit, smtputf8), size, eightbit, smtputf8)
+            # Message text has CRLF line ends throughout (True): the session stuffs dots only.
+            yield (msg.envelope_from, msg.recipients(), msg.chunks(eightbit, smtputf8), size, eightbit, smtputf8, True)
         except MailError as e:
             yield e
 

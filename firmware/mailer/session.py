@@ -204,8 +204,9 @@ class Session:
         return r
 
     def send_many(self, envelopes, outs):
-        """Messages given as (sender, recipients, chunks, size, eightbit, smtputf8), or as the
-        MailError of one that cannot be sent. Appends one result per message to outs, in
+        """Messages given as (sender, recipients, chunks, size, eightbit, smtputf8, crlf), or
+        as the MailError of one that cannot be sent (crlf: the chunks have CRLF line ends only,
+        see codec.DataEncoder). Appends one result per message to outs, in
         order: (final reply line, [(recipient, refusal line)]), or the MailError that refused
         it. Raises MailError when the session ends (a 421, a lost connection, a failure within
         a body); outs then holds the results of the messages before."""
@@ -243,7 +244,7 @@ class Session:
                     replies.append((yield from self._reply()))
                     if c[:4] == b"MAIL" and replies[-1].code != 250:
                         break
-            end = yield from self._each(self._transaction(cmds, replies, env[1], env[2]))
+            end = yield from self._each(self._transaction(cmds, replies, env))
             if isinstance(end, MailError):
                 outs.append(end)
                 end = None
@@ -273,7 +274,7 @@ class Session:
         self.stage = "mail"
         if isinstance(env, MailError):
             raise env
-        sender, recipients, _, size, eightbit, smtputf8 = env
+        sender, recipients, _, size, eightbit, smtputf8, _ = env
         limit = self.caps.get(b"SIZE", b"")
         if size is not None and limit.isdigit() and 0 < int(limit) < size:
             raise MailError(TOO_LARGE, "%d bytes, server takes %s" % (size, limit.decode()), retry=False)
@@ -295,9 +296,10 @@ class Session:
             cmds.insert(0, b"RSET\r\n")
         return cmds
 
-    def _transaction(self, cmds, replies, recipients, chunks):
+    def _transaction(self, cmds, replies, env):
         # Checks the envelope's replies and sends the body; returns (its last piece with the
         # end-of-data line, not yet written, refused recipients).
+        recipients = env[1]
         if cmds[0] == b"RSET\r\n":
             cmds, replies = cmds[1:], replies[1:]
         if replies[0].code != 250:
@@ -319,9 +321,9 @@ class Session:
             raise _refused("data", data or replies[-1])
         self.stage = "body"
         self._in_step()  # a reply already here would be taken for the final one
-        enc = codec.DataEncoder()
+        enc = codec.DataEncoder(env[6])
         held = b""
-        for chunk in chunks:
+        for chunk in env[2]:
             if held:
                 yield held
             held = enc.encode(chunk)
