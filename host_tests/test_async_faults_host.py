@@ -9,7 +9,8 @@ import time
 import faultcases as fc
 import pytest
 import test_faults_host
-from test_faults_host import (  # noqa: F401  (collected here, run through asyncio)
+from test_faults_host import (  # noqa: F401  (collected here, run through asyncio; ctx: their fixture)
+    ctx,
     test_certificate_rejected_is_863,
     test_client_certificate_required,
     test_clock_unset_is_843_before_the_handshake,

@@ -5,7 +5,6 @@
 # yield I/O requests; arun() answers them on an asyncio connection (mailer.aconn), as
 # Session.run() does on the blocking one. Imported only by a program that uses asyncio.
 from mailer import aconn, client, session
-from mailer.compat import Deadline
 
 
 async def _token(tokens, force):
@@ -44,14 +43,9 @@ async def asession(c, log=None):
     """c.session(log) on an asyncio connection: a Session, not opened. POP before SMTP runs
     the blocking pop3 code (one short login, before the SMTP connection exists): its waits
     stay bounded by the same time-out and deadline, but other tasks pause for it."""
-    deadline = Deadline(c.deadline_ms)
-    tls_cfg = c.tls_config()
-    if c.pop:
-        from mailer import pop3
-
-        pop3.pop_before_smtp(c.pop, c.timeout_ms, deadline, tls_cfg, c.allow_plain, log)
+    deadline, tls_cfg = c.prepare(log)
     conn = await aconn.connect(c.host, c.port, c.timeout_ms, deadline, tls_cfg, implicit_tls=c.tls == "implicit")
-    return c.make_session(conn, log)
+    return c.on(conn, log)
 
 
 async def adeliver(cfg, messages, log=None):
@@ -59,7 +53,8 @@ async def adeliver(cfg, messages, log=None):
     try:
         c = client.Client(cfg)
     except Exception as e:
-        return client.failed(messages, e, "settings")
+        err = client._error(e, "settings")
+        return [client.Result(m.message_id, error=err) for m in messages]
     return await asend(c, messages, log)
 
 
@@ -67,6 +62,6 @@ async def asend(c, messages, log=None):
     """c.deliver(messages, log) (c: a client.Client), awaitable."""
     try:
         s = await asession(c, log)
-    except Exception as e:
-        return client.failed(messages, e, "connect")
+    except Exception as e:  # every failure becomes a code; nothing escapes a send
+        return client._failed(messages, [], client._error(e, "connect"))
     return await arun(s, c.dialogue(s, messages), s.conn)

@@ -34,7 +34,10 @@ class AConn(transport.Conn):
     def __init__(self, sock, host, timeout_ms, deadline, tls_cfg):
         super().__init__(sock, host, timeout_ms, deadline, tls_cfg)
         self.reader = self.writer = None
-        self.pin_due = False  # MicroPython: the handshake ends inside a read or write; pin then
+        # MicroPython: the handshake runs inside the first read or write after the wrap; until
+        # one has returned, a failure is the handshake's, and after it the pin is checked.
+        self.shaking = False
+        self.early = b""  # what the read that started the handshake returned (nothing, in practice)
 
     async def _streams(self):
         if _MP:
@@ -47,26 +50,34 @@ class AConn(transport.Conn):
         t = min(self.timeout_ms, self.deadline.left_ms())
         if t <= 0:
             raise MailError(COMM, "deadline passed")
-        if self.fresh:
+        if self.shaking:
+            what = "tls"
+        elif self.fresh:
             what = "first"  # a failure before the first reply over TLS is the handshake's
         try:
             out = await _bounded(make(), t)
         except asyncio.TimeoutError:  # CPython: an OSError without errno, so first
             raise transport._error(OSError(errno.ETIMEDOUT, "timed out"), what) from None
         except (OSError, ValueError) as e:  # ValueError: Mbed TLS's certificate verdicts
+            if not e.args:  # CPython's start_tls: the peer gone mid-handshake, as a bare class
+                e = OSError("EOF")
             raise transport._error(e, what) from None
-        if self.pin_due:
-            self.pin_due = False
+        if self.shaking:
+            self.shaking = False
             transport.check_pin(self.tls_cfg, self.leaf)
         return out
 
     async def read(self, n=512):
         # Returns at most n bytes; b"" means the server closed the connection.
-        data = await self._io("read", lambda: self.reader.read(n))
+        data = await self._io("read", lambda: self._read(n))
         if self.fresh and not data:
             raise transport._error(OSError("EOF"), "first")
         self.fresh = False
         return data
+
+    async def _read(self, n):
+        early, self.early = self.early, b""
+        return early or await self.reader.read(n)
 
     async def _send(self, data):
         self.writer.write(data)
@@ -86,17 +97,27 @@ class AConn(transport.Conn):
         if _MP:
             try:
                 self.sock = ctx.wrap_socket(self.sock, server_hostname=self.host, do_handshake_on_connect=False)
+                # A Stream read waits for the socket to be readable, and with implicit TLS
+                # nothing comes before the ClientHello: a read of the TLS socket itself sends it
+                # (and gives None: the server's reply is not there yet, or what came is kept).
+                self.early = self.sock.read(1) or b""
             except (OSError, ValueError) as e:
                 raise transport._error(e, "tls") from None
             await self._streams()
             # The leaf is known once the handshake is over: after the first write (the EHLO,
             # which carries nothing secret) or read (an implicit TLS greeting), before the
             # next step of the dialogue.
-            self.pin_due = True
+            self.shaking = True
         else:
             await self._io("tls", lambda: self.writer.start_tls(ctx, server_hostname=self.host))
-            self.leaf = self.writer.get_extra_info("ssl_object").getpeercert(True)
-            transport.check_pin(self.tls_cfg, self.leaf)
+            if self.tls_cfg.pin:
+                # Only for a pin: a TLS 1.3 server's alert may already have ended the session
+                # (ValueError), and the next read is where the blocking path reads that verdict.
+                try:
+                    self.leaf = self.writer.get_extra_info("ssl_object").getpeercert(True)
+                except ValueError as e:
+                    raise transport._error(e, "tls") from None
+                transport.check_pin(self.tls_cfg, self.leaf)
         self.tls = self.fresh = True
 
     def close(self):
