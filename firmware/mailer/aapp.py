@@ -88,6 +88,7 @@ async def main(a, task=None):
     asyncio.create_task(animate(a))
     if task:
         asyncio.create_task(guard(a, task))
+        await _sleep_ms(0)  # the user's task starts first: what it sets up, the loop sees
     while True:
         try:
             if a.status:
