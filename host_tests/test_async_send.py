@@ -149,3 +149,13 @@ def test_arun_answers_every_request(awaitable):
     name = "atoken" if awaitable else "token"
     assert s.tokens.asked == [(name, False), (name, True)]
     assert bytes(s.conn.written) == b"HELLO\r\n" and s.conn.closed
+
+
+def test_board_asyncio_key_is_checked():
+    from mailer import board
+    from mailer.errors import MailError
+
+    assert board.load_board({"name": "a", "console": True, "asyncio": True})["asyncio"] is True
+    with pytest.raises(MailError) as e:
+        board.load_board({"name": "a", "asyncio": "yes"})
+    assert e.value.line() == "#861 Settings invalid (board a: 'asyncio' must be a bool)"
