@@ -108,19 +108,19 @@ def start_connect(host, port):
 def connected(sock, ev, host, port):
     """The verdict on a connect: ev, what poll() gave for POLLOUT ([] when it timed out).
     Closes the socket on a failure."""
-    try:
-        if not ev:
-            raise MailError(COMM, "connect to %s:%d timed out" % (host, port))
-        if ev[0][1] & (select.POLLERR | select.POLLHUP):
-            raise MailError(COMM, "connection to %s:%d refused" % (host, port))
-        try:
-            # Small flights are written whole; Nagle would only add delayed-ACK stalls.
-            sock.setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)
-        except OSError:
-            pass  # not every port has it; a missing option costs latency, not correctness
-    except MailError:
+    err = None
+    if not ev:
+        err = "connect to %s:%d timed out"
+    elif ev[0][1] & (select.POLLERR | select.POLLHUP):
+        err = "connection to %s:%d refused"
+    if err:
         sock.close()
-        raise
+        raise MailError(COMM, err % (host, port))
+    try:
+        # Small flights are written whole; Nagle would only add delayed-ACK stalls.
+        sock.setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)
+    except OSError:
+        pass  # not every port has it; a missing option costs latency, not correctness
 
 
 class Conn:
