@@ -6,6 +6,9 @@
 #   W0 PORT            nothing: the heap a board idles with between sends: mailer.client
 #                      imported and the settings loaded (done at start); the message, session
 #                      and transport modules load when a message is made and sent
+#   A1 PORT / A2 PORT PATH   W1 / W2 through the awaitable send (mailer.aclient.adeliver), a
+#                      10 ms ticker task beside it; answer "ok MS GAP TICKS": the longest gap
+#                      between two ticks (ms) during the whole send, and the ticks counted
 # with "mem" appended: sample the live GC heap (gc.collect(), then gc.mem_alloc()) at every
 # command, reply and message chunk. Answer: "ok MS PEAK BASE" (PEAK, BASE: bytes, 0 unless
 # sampled) or "err LINE". The time covers making the messages and the whole session.
@@ -54,18 +57,54 @@ def messages(cfg, item, path, heap):
     return out
 
 
+TICK_MS = 10
+
+
+def asend(cfg, msgs):
+    # adeliver beside a ticker: (results, longest gap between ticks in ms, ticks). The ticker
+    # starts before the send and stops after it, so the gap covers connect to QUIT.
+    import asyncio
+
+    from mailer import aclient
+
+    gap = [0, 0]
+
+    async def ticker():
+        last = time.ticks_ms()
+        while True:
+            await asyncio.sleep_ms(TICK_MS)
+            now = time.ticks_ms()
+            gap[0] = max(gap[0], time.ticks_diff(now, last))
+            gap[1] += 1
+            last = now
+
+    async def both():
+        t = asyncio.create_task(ticker())
+        await asyncio.sleep_ms(0)  # the ticker has begun
+        res = await aclient.adeliver(cfg, msgs)
+        t.cancel()
+        return res
+
+    return asyncio.run(both()), gap[0], gap[1]
+
+
 def run(cfg, line):
     words = line.split()
     item, port = words[0], int(words[1])
     if item == "W0":
         return "ok 0 0 0"
-    path = words[2] if item == "W2" else None
+    path = words[2] if item[1] == "2" else None
     heap = Heap(words[-1] == "mem")
     cfg["smtp"]["port"] = port
     gc.collect()
     base = gc.mem_alloc() if heap.on else 0
     t0 = time.ticks_us()
-    results = client.deliver(cfg, messages(cfg, item, path, heap), log=heap.sample if heap.on else None)
+    msgs = messages(cfg, item, path, heap)
+    if item[0] == "A":
+        results, gap, ticks = asend(cfg, msgs)
+        heap.peak, base = gap, ticks
+    else:
+        results = client.deliver(cfg, msgs, log=heap.sample if heap.on else None)
     us = time.ticks_diff(time.ticks_us(), t0)
     for r in results:
         if not r.ok:

@@ -47,7 +47,7 @@ def request(settings, *args):
     fields = {}
     for a in args:
         k, _, v = a.partition("=")
-        fields[k] = send_tool.split_addresses(v) if k in _LISTS else (v == "1" if k == "verbose" else v)
+        fields[k] = send_tool.split_addresses(v) if k in _LISTS else (v == "1" if k in ("verbose", "asyncio") else v)
     path = os.path.join(
         os.path.dirname(os.path.abspath(settings)),
         "request-%d.json" % len(os.listdir(os.path.dirname(os.path.abspath(settings)))),
@@ -55,12 +55,14 @@ def request(settings, *args):
     return "request=" + send_tool.write_request(path, settings, **fields)
 
 
-def mp_send(path, rcpts=1, heapsize=None):
+def mp_send(path, rcpts=1, heapsize=None, use_asyncio=False):
     """tools/mp_send.py on the Unix port, verbose: (code or None, retry, refused lines, last
-    line, stdout + stderr, elapsed seconds). No traceback, and the exit status matches."""
+    line, stdout + stderr, elapsed seconds). No traceback, and the exit status matches.
+    use_asyncio: through mailer.aclient.adeliver, a ticker task beside it."""
     t0 = time.monotonic()
+    args = ["verbose=1", "to=" + ",".join(RCPTS[:rcpts]), "subject=Fault test"]
     r = mpy.run(
-        [SEND, request(path, "verbose=1", "to=" + ",".join(RCPTS[:rcpts]), "subject=Fault test")],
+        [SEND, request(path, *args, *(["asyncio=1"] if use_asyncio else []))],
         heapsize=heapsize,
         timeout=30,
     )

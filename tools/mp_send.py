@@ -2,7 +2,8 @@
 # the simulated board's tools/simboard_path/ on MICROPYPATH): the firmware as a simulated board
 # sends one message with a settings file.
 # Its one argument is request=PATH: a JSON file (tools/send.py writes it) with settings, to, cc,
-# bcc, attach (lists), subject, body, boards, display (a dump file, for the demo), verbose.
+# bcc, attach (lists), subject, body, boards, display (a dump file, for the demo), verbose,
+# asyncio (true: the awaitable send, mailer.aclient.adeliver, with a ticker task beside it).
 # Values never travel on the command line: the port crashes on an argument of 256 bytes or more.
 # The last line printed is "sent <Message-ID>" or the device code, its meaning and the server's
 # reply; the exit status is 0 only when the message was accepted for every recipient (some
@@ -31,6 +32,30 @@ def _args(argv):
     with open(argv[0][8:]) as f:
         out.update(json.load(f))
     return out
+
+
+def _adeliver(cfg, msg, log):
+    # The awaitable send beside a 10 ms ticker task: "ticks N" tells that the loop kept running.
+    import asyncio
+
+    from mailer import aclient
+
+    ticks = [0]
+
+    async def ticker():
+        while True:
+            await asyncio.sleep_ms(10)
+            ticks[0] += 1
+
+    async def both():
+        t = asyncio.create_task(ticker())
+        res = await aclient.adeliver(cfg, [msg], log)
+        t.cancel()
+        return res[0]
+
+    res = asyncio.run(both())
+    print("ticks %d" % ticks[0])
+    return res
 
 
 def main(argv):
@@ -62,7 +87,10 @@ def main(argv):
             attachments=[Attachment(path=p) for p in a["attach"]],
         )
         log = print if a.get("verbose") else None
-        res = client.deliver(cfg, [msg], log=log)[0]
+        if a.get("asyncio"):
+            res = _adeliver(cfg, msg, log)
+        else:
+            res = client.deliver(cfg, [msg], log=log)[0]
     except MailError as e:
         res = client.Result("", error=e)
     except Exception as e:  # the board never dies with a traceback: it shows #869

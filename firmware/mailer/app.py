@@ -39,6 +39,7 @@ class App:
         self.error = None  # why the board cannot send (settings, board): raised by send()
         self.clock_ok = False
         self.next_at = 0  # clock() when the loop next runs a delivery round
+        self.board = {}  # the board definition boot() loaded
         self._held = False
 
     def boot(self):
@@ -49,6 +50,7 @@ class App:
             b = board.load_board(self.board_name, self.root + "board.json")
         except MailError as e:
             self.error = e
+        self.board = b
         self.board_name = b.get("name", self.board_name)
         self.status = board.make_status(b, out=self.out)
         self.button = board.button(b)
@@ -88,9 +90,17 @@ class App:
 
     def deliver(self, first=None):
         """One delivery round of what is due (online); [(name, client.Result)], shown."""
-        if first or self.outbox.due():  # an empty outbox at boot is nothing to show as busy
+        self.busy(first)
+        return self.shown(self.outbox.deliver(self.client.deliver, first))
+
+    def busy(self, first=None):
+        # A round starts: busy on the status sink, unless nothing is due (an empty outbox at
+        # boot is nothing to show as busy).
+        if first or self.outbox.due():
             self.status.busy()
-        done = self.outbox.deliver(self.client.deliver, first)
+
+    def shown(self, done):
+        # A round's results on the status sink, and when the loop runs the next one.
         bad = [r for _, r in done if not r.ok]
         if bad:
             self.show(bad[-1].error)
@@ -107,6 +117,11 @@ class App:
         .error with .retry True: it stays queued and is retried; False: moved to failed/).
         Not accepted (nothing queued): MailError #861 bad input or settings, #865 outbox
         full, #843/#860 when the clock was never set (a message needs its Date)."""
+        name, res = self.queue(subject, body, to, cc, bcc, attachments)
+        return res or self.deliver(name)[0][1]  # the new message goes first
+
+    def queue(self, subject, body="", to=None, cc=(), bcc=(), attachments=()):
+        # send()'s first half: (outbox name, None), or (name, Result) when offline.
         if self.error:
             raise self.error
         if not self.clock_ok:
@@ -120,25 +135,34 @@ class App:
         msg = Message(mail["from"], to or mail["to"], mail["subject_prefix"] + subject, body, cc, bcc, atts)
         name = self.outbox.add(msg)
         err = self.offline()
-        if err:
-            return client.Result(msg.message_id, error=err)
-        return self.deliver(name)[0][1]  # the new message goes first
+        return name, err and client.Result(msg.message_id, error=err)
 
     def poll(self):
         """One turn of the loop: the button, due messages, the status sink. Returns the ms
         the caller may sleep."""
-        if self.button:
-            held = self.button.pressed()
-            if held and not self._held and not self.error:
-                try:
-                    self.send("Test from " + self.board_name, "Sent with the board's button.\n")
-                except MailError as e:  # not accepted (#865 full, #860 before the clock): shown
-                    self.show(e)
-            self._held = held
-        if self.outbox and self.clock() >= self.next_at and not self.offline():
+        if self.pressed():
+            try:
+                self.send(*self.test_mail())
+            except MailError as e:  # not accepted (#865 full, #860 before the clock): shown
+                self.show(e)
+        if self.due_now():
             self.deliver()
         left = self.status.tick()
         return LOOP_MS if left < 0 else min(left, LOOP_MS)
+
+    def pressed(self):
+        # The button went down since the last look (and the board can send).
+        held = bool(self.button) and self.button.pressed()
+        new = held and not self._held and not self.error
+        self._held = held
+        return new
+
+    def test_mail(self):
+        return "Test from " + self.board_name, "Sent with the board's button.\n"
+
+    def due_now(self):
+        # A delivery round is due, and the board is online for it.
+        return bool(self.outbox) and self.clock() >= self.next_at and not self.offline()
 
     def crashed(self, exc):
         # #869 on the status sink; the traceback appended to log.txt, which is moved to
@@ -159,11 +183,17 @@ class App:
             self.status.error(INTERNAL, repr(exc))
 
     def run(self, task=None):
-        """The main loop, forever: poll(), then task() (user code) if given."""
+        """The main loop, forever: poll(), then task() (user code) if given. A board whose
+        definition says "asyncio": true runs mailer.aapp's loop instead (task() called there
+        each turn too): the status sink animates and other tasks run during a send."""
         try:
             self.boot()
         except Exception as e:  # the loop below still runs (and shows it)
             self.crashed(e)
+        if self.board.get("asyncio"):
+            from mailer import aapp
+
+            return aapp.run_app(self, aapp.each_turn(task) if task else None)
         while True:
             ms = LOOP_MS
             try:

@@ -20,7 +20,8 @@ _SECTIONS = {
     "display": (("sda", "scl"), ("width", "height", "i2c", "addr", "freq", "reset")),
     "button": (("pin",), ("active_low", "pull_up")),
 }
-_TOP = {"name": str, "notes": str, "console": bool}
+# asyncio: the board runs mailer.aapp's loop (sends as a task, status animated during them).
+_TOP = {"name": str, "notes": str, "console": bool, "asyncio": bool}
 
 
 def _bad(where, what):

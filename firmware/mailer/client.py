@@ -85,13 +85,23 @@ class Client:
 
     def session(self, log=None):
         """A Session on a new connection (POP before SMTP done first, when set), not opened."""
+        deadline, tls_cfg = self.prepare(log)
+        from mailer import transport
+
+        conn = transport.connect(
+            self.host, self.port, self.timeout_ms, deadline, tls_cfg, implicit_tls=self.tls == "implicit"
+        )
+        return self.on(conn, log)
+
+    def prepare(self, log=None):
+        """(deadline, transport.TlsConfig) of a new send, POP before SMTP done first when set:
+        what a connection is made with, blocking (session()) or asyncio (mailer.aclient)."""
         import gc
 
         # The modules below load into a heap swept clean: less fragmentation (on the 32-bit port
         # one message then needs 2 KiB less heap, a 1 MiB attachment 4 KiB less).
         gc.collect()
         from mailer import transport
-        from mailer.session import Session
 
         deadline = Deadline(self.deadline_ms)
         tls_cfg = transport.TlsConfig(*self.tls_args)
@@ -99,9 +109,12 @@ class Client:
             from mailer import pop3
 
             pop3.pop_before_smtp(self.pop, self.timeout_ms, deadline, tls_cfg, self.allow_plain, log)
-        conn = transport.connect(
-            self.host, self.port, self.timeout_ms, deadline, tls_cfg, implicit_tls=self.tls == "implicit"
-        )
+        return deadline, tls_cfg
+
+    def on(self, conn, log=None):
+        """A Session with these settings on conn (transport.Conn or aconn.AConn), not opened."""
+        from mailer.session import Session
+
         return Session(conn, self.ehlo_name, self.tls, self.user, self.password, self.mechanisms, self.allow_plain, log)
 
     def deliver(self, messages, log=None):

@@ -204,7 +204,14 @@ class Outbox:
         """One delivery round: send(messages) -> [Result] (client.deliver with the settings
         bound) for the due messages; returns [(name, Result)]. Delivered ones are removed,
         temporary failures wait (capped exponential backoff with jitter), permanent ones go
-        to failed/."""
+        to failed/. The asyncio drain (mailer.aapp) makes the same round of begin() and settle()
+        around an awaited send."""
+        names, msgs, out = self.begin(first)
+        return self.settle(names, send(msgs) if msgs else [], out)
+
+    def begin(self, first=None):
+        """A round's first half: (names, messages) of the due ones that load, and [(name,
+        Result)] of those that do not (moved to failed/)."""
         names, msgs, out = [], [], []
         for n in self.due(first):
             try:
@@ -214,7 +221,11 @@ class Outbox:
                 err = e if isinstance(e, MailError) else MailError(INTERNAL, "stored message: %r" % (e,), retry=False)
                 self._fail(n, err)
                 out.append((n, Result("", error=err)))
-        results = send(msgs) if msgs else []
+        return names, msgs, out
+
+    def settle(self, names, results, out):
+        """A round's second half: each message as its Result says (removed, later, failed/);
+        returns out with (name, Result) added."""
         for n, r in zip(names, results):
             if r.ok:
                 os.remove(self._path(n, "msg"))

@@ -25,6 +25,8 @@ DIGIT_GAP = const(800)
 CODE_GAP = const(2000)
 FLICKER = const(50)  # busy: FLICKER lit, FLICKER dark, repeated
 SENT_ON = const(3000)  # sent: lit this long, then dark
+SPIN_MS = const(125)  # display busy: the spinner's next frame after this long
+_SPIN = "|/-\\"
 
 # NeoPixel colours (r, g, b): dimmed, a full-power pixel is glaring at arm's length.
 RED = (48, 0, 0)
@@ -156,8 +158,10 @@ class Display:
     # fb: a 128x64 framebuf.FrameBuffer with show(): an ssd1306.SSD1306_I2C.
     # The built-in font is 8x8: 16 characters a line. Error screen rows (y): 0 "ERROR #839",
     # 11-38 the code's meaning in up to 4 lines, 47 the reply and enhanced codes, 56 the time.
-    def __init__(self, fb):
+    def __init__(self, fb, clock=ticks_ms):
         self.fb = fb
+        self._clock = clock
+        self._spin = None  # ticks when busy() began; None when not busy
         self.idle()
 
     def _screen(self, rows):
@@ -168,12 +172,16 @@ class Display:
         fb.show()
 
     def busy(self):
-        self._screen(((28, "Sending..."),))
+        self._spin = self._clock()
+        self._frame = -1
+        self.tick()
 
     def sent(self, info=""):
+        self._spin = None
         self._screen([(0, "SENT")] + [(12 + 9 * i, s) for i, s in enumerate(wrap(info)[:5])])
 
     def error(self, code, text="", reply=None, when=None):
+        self._spin = None
         rows = [(0, "ERROR #%d" % code)]
         rows += [(11 + 9 * i, s) for i, s in enumerate(wrap(meaning(code))[:4])]
         codes = reply_codes(reply)
@@ -183,10 +191,20 @@ class Display:
         self._screen(rows)
 
     def idle(self):
+        self._spin = None
         self._screen(())
 
     def tick(self):
-        return -1
+        # Busy: "Sending... |" with the spinner turning, as long as someone ticks (the asyncio
+        # loop does during a send; the blocking one shows the first frame).
+        if self._spin is None:
+            return -1
+        t = ticks_diff(self._clock(), self._spin)
+        frame = t // SPIN_MS % len(_SPIN)
+        if frame != self._frame:
+            self._frame = frame
+            self._screen(((28, "Sending... " + _SPIN[frame]),))
+        return SPIN_MS - t % SPIN_MS
 
 
 class Console:

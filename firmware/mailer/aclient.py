@@ -1,0 +1,67 @@
+# The awaitable send: `await aclient.adeliver(cfg, messages, log)` gives what client.deliver
+# gives (one Result per message, same codes, deadline, bounds, STARTTLS rules and secrets),
+# while the board's other tasks (status blink, display, the user's own) keep running.
+# The SMTP dialogue is written once, as generators (Client.dialogue, Session's steps) that
+# yield I/O requests; arun() answers them on an asyncio connection (mailer.aconn), as
+# Session.run() does on the blocking one. Imported only by a program that uses asyncio.
+from mailer import aconn, client, session
+
+
+async def _token(tokens, force):
+    # An OAuth token source may offer an awaitable atoken(force); else its blocking token().
+    atoken = getattr(tokens, "atoken", None)
+    return await atoken(force) if atoken else tokens.token(force)
+
+
+async def arun(s, gen, conn):
+    """Drive gen (a generator of Session/Client steps) on conn (an aconn.AConn): the
+    generator's return value. An exception of the I/O is thrown into the generator at the
+    step that asked for it, as Session.run() does."""
+    answer = exc = None
+    while True:
+        try:
+            op = gen.throw(exc) if exc else gen.send(answer)
+        except StopIteration as e:
+            return e.value
+        answer = exc = None
+        try:
+            if op == session.READ:
+                answer = await conn.read(session.READ_SIZE)
+            elif op == session.TLS:
+                await conn.starttls(s.reader.pending())
+            elif op == session.CLOSE:
+                conn.close()
+            elif op == session.TOKEN or op == session.FRESH:
+                answer = await _token(s.tokens, op == session.FRESH)
+            else:  # bytes: write them whole
+                await conn.write(op)
+        except Exception as e:  # every failure goes back to the dialogue, which makes it a code
+            exc = e
+
+
+async def asession(c, log=None):
+    """c.session(log) on an asyncio connection: a Session, not opened. POP before SMTP runs
+    the blocking pop3 code (one short login, before the SMTP connection exists): its waits
+    stay bounded by the same time-out and deadline, but other tasks pause for it."""
+    deadline, tls_cfg = c.prepare(log)
+    conn = await aconn.connect(c.host, c.port, c.timeout_ms, deadline, tls_cfg, implicit_tls=c.tls == "implicit")
+    return c.on(conn, log)
+
+
+async def adeliver(cfg, messages, log=None):
+    """client.deliver(cfg, messages, log), awaitable: one Result per message, never raises."""
+    try:
+        c = client.Client(cfg)
+    except Exception as e:
+        err = client._error(e, "settings")
+        return [client.Result(m.message_id, error=err) for m in messages]
+    return await asend(c, messages, log)
+
+
+async def asend(c, messages, log=None):
+    """c.deliver(messages, log) (c: a client.Client), awaitable."""
+    try:
+        s = await asession(c, log)
+    except Exception as e:  # every failure becomes a code; nothing escapes a send
+        return client._failed(messages, [], client._error(e, "connect"))
+    return await arun(s, c.dialogue(s, messages), s.conn)
