@@ -8,7 +8,7 @@ import binascii
 import json
 
 from mailer.compat import Deadline, const, ticks_add, ticks_diff, ticks_ms
-from mailer.errors import CERT, CLOCK, COMM, OAUTH, SETTINGS, TLS_CLIENT_CERT, TLS_NO_COMMON, MailError
+from mailer.errors import AUTH, CERT, CLOCK, COMM, OAUTH, SETTINGS, TLS_CLIENT_CERT, TLS_NO_COMMON, MailError
 
 # Refresh this long before the provider's expires_in (the clock of a board drifts, and a token
 # must not expire between the check and the AUTH line); at most half the lifetime.
@@ -40,6 +40,38 @@ def initial(mech, user, token, host, port):
     # then host and port, so that a token is bound to the server it was meant for.
     name = user.replace(b"=", b"=3D").replace(b",", b"=2C")
     return _b64(b"n,a=" + name + b",\x01host=" + host.encode() + b"\x01port=%d\x01" % port + bearer)
+
+
+def login(s, mech):
+    """The OAuth branch of Session.login (a step of mailer.session: yields what it needs done):
+    AUTH mech with the initial response in one round trip; a refused token (a 334 failure
+    challenge, answered, then a 5xx; or a 5xx at once) is refreshed once and tried again;
+    refused again: #839 with the server's reply and the challenge's status."""
+    from mailer.session import FRESH, TOKEN
+
+    host, port = s.tokens.server
+    op, status = TOKEN, None
+    while True:
+        line = b"AUTH " + mech + b" " + initial(mech, s.user, (yield op), host, port) + b"\r\n"
+        yield s._cmd(line, "AUTH %s ***" % mech.decode())
+        del line
+        r = yield from s._reply()
+        if r.code == 235:
+            return
+        if r.code == 334:
+            status = failure(r.lines[0] if r.lines else b"")
+            yield s._cmd(ABORT[mech])
+            r = yield from s._reply()
+        if not 500 <= r.code < 600 or op == FRESH:
+            break
+        op = FRESH
+    if 500 <= r.code < 600:
+        raise MailError(
+            AUTH, "token refused", reply=r.line() + (" (status %s)" % status if status else ""), retry=False
+        )
+    from mailer import classify
+
+    raise classify.reply_error("auth", r)
 
 
 def _shown(v, n=64):
@@ -154,14 +186,16 @@ class TokenSource:
 
     # group: the settings' smtp.oauth2 (its refresh_token is updated in place when rotated);
     # tls_cfg: transport.TlsConfig for the endpoint; settings_path: the settings file a rotated
-    # refresh token is saved into (None: kept in RAM only).
-    def __init__(self, group, tls_cfg, timeout_ms, deadline_ms, settings_path=None, log=None):
+    # refresh token is saved into (None: kept in RAM only); server: the SMTP server's (host,
+    # port) the tokens are used at, which OAUTHBEARER names (RFC 7628 3.1).
+    def __init__(self, group, tls_cfg, timeout_ms, deadline_ms, settings_path=None, log=None, server=("", 0)):
         self.group = group
         self.host, self.port, self.path = split_url(group["token_url"])
         self.tls_cfg = tls_cfg
         self.timeout_ms = timeout_ms
         self.deadline_ms = deadline_ms
         self.settings_path = settings_path
+        self.server = server
         self.log = log  # callable(str) or None; never given a secret
         self.access = None
         self.until = 0
