@@ -167,7 +167,7 @@ gc.collect()  # as main.py would after its imports: a 64 KiB heap leaves no room
 c = transport.connect("127.0.0.1", %d, 1000, Deadline(3000), transport.TlsConfig("off"))
 s = Session(c, b"mailer.local", tls="off")
 try:
-    s.open()
+    s.run(s.open())
     print("opened")
 except Exception as e:
     print(classify.exception(e, s.stage).line())

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailer import codec, mime
-from fakeconn import FakeConn
+from fakeconn import FakeConn, send
 
 from mailer.errors import CLOCK, SETTINGS, TOO_LARGE, MailError
 from mailer.attach import Attachment, b64_chunks, b64_size
@@ -456,7 +456,7 @@ def test_session_sends_exact_size_and_the_message_intact():
     )
     conn, s = _session({b"SIZE": b"10000000", b"PIPELINING": b"", b"8BITMIME": b""})
     size = msg.size(eightbit=True)
-    s.send(msg.envelope_from, msg.recipients(), msg.chunks(eightbit=True), size=size, eightbit=True)
+    send(s, msg.envelope_from, msg.recipients(), msg.chunks(eightbit=True), size=size, eightbit=True)
     head, data = bytes(conn.written).split(b"DATA\r\n", 1)
     assert head == (
         b"MAIL FROM:<dev@example.com> SIZE=%d BODY=8BITMIME\r\n" % size
@@ -472,7 +472,7 @@ def test_message_over_server_size_refused_before_data():
     msg = make(attachments=[Attachment(data=bytes(3000), name="z.bin")])
     conn, s = _session({b"SIZE": b"4000"})
     with pytest.raises(MailError) as e:
-        s.send(msg.envelope_from, msg.recipients(), msg.chunks(), size=msg.size())
+        send(s, msg.envelope_from, msg.recipients(), msg.chunks(), size=msg.size())
     assert e.value.code == TOO_LARGE and conn.written == b""
 
 

@@ -1,6 +1,6 @@
 # Host tests of the SMTP session against the mocked socket layer: exact bytes on the wire.
 import pytest
-from fakeconn import FakeConn
+from fakeconn import FakeConn, send
 
 from mailer import codec
 from mailer.errors import AUTH, COMM, TLS_REQUIRED, TOO_LARGE, MailError
@@ -36,9 +36,9 @@ def test_full_transcript_byte_for_byte():
             b"250 2.0.0 Ok: queued as 12345\r\n",
         ]
     )
-    s.open()
-    reply, refused = s.send(b"dev@example.com", [b"ops@example.com"], [b"Subject: hi\r\n\r\nbody\r\n"], size=24)
-    s.quit()
+    s.run(s.open())
+    reply, refused = send(s, b"dev@example.com", [b"ops@example.com"], [b"Subject: hi\r\n\r\nbody\r\n"], size=24)
+    s.run(s.quit())
     assert reply == "250 2.0.0 Ok: queued as 12345"
     assert refused == []
     assert bytes(conn.written) == (
@@ -65,7 +65,7 @@ def test_capabilities_before_tls_are_forgotten():
     pre = b"250-mx\r\n250-AUTH PLAIN\r\n250 STARTTLS\r\n"
     post = b"250-mx\r\n250 AUTH LOGIN\r\n"
     conn, s = session([GREETING, pre, b"220 go\r\n", post, b"334 UGFzc3dvcmQ6\r\n", b"235 ok\r\n"])
-    s.open()
+    s.run(s.open())
     assert b"STARTTLS" not in s.caps
     assert s.caps[b"AUTH"] == b"LOGIN"
     assert bytes(conn.written).endswith(b"<TLS>EHLO board.local\r\nAUTH LOGIN ZGV2QGV4YW1wbGUuY29t\r\nczNjcmV0\r\n")
@@ -74,7 +74,7 @@ def test_capabilities_before_tls_are_forgotten():
 def test_no_starttls_with_tls_required_sends_no_auth():
     conn, s = session([GREETING, b"250-mx\r\n250 AUTH PLAIN\r\n"])
     with pytest.raises(MailError) as e:
-        s.open()
+        s.run(s.open())
     assert e.value.code == TLS_REQUIRED and not e.value.retry
     assert bytes(conn.written) == b"EHLO board.local\r\n"
 
@@ -82,7 +82,7 @@ def test_no_starttls_with_tls_required_sends_no_auth():
 def test_starttls_refused_with_required():
     conn, s = session([GREETING, EHLO_PRE, b"454 4.7.0 TLS not available\r\n"])
     with pytest.raises(MailError) as e:
-        s.open()
+        s.run(s.open())
     assert e.value.code == TLS_REQUIRED
     assert e.value.reply == "454 4.7.0 TLS not available"
     assert b"AUTH" not in conn.written
@@ -91,14 +91,14 @@ def test_starttls_refused_with_required():
 def test_opportunistic_in_clear_never_sends_password():
     conn, s = session([GREETING, b"250-mx\r\n250 AUTH PLAIN\r\n"], tls="opportunistic")
     with pytest.raises(MailError) as e:
-        s.open()
+        s.run(s.open())
     assert e.value.code == TLS_REQUIRED
     assert bytes(conn.written) == b"EHLO board.local\r\n"
 
 
 def test_plain_password_allowed_explicitly():
     conn, s = session([GREETING, b"250-mx\r\n250 AUTH PLAIN\r\n", b"235 ok\r\n"], tls="off", allow_plain_password=True)
-    s.open()
+    s.run(s.open())
     assert bytes(conn.written) == b"EHLO board.local\r\nAUTH PLAIN " + PLAIN + b"\r\n"
 
 
@@ -107,7 +107,7 @@ def test_auth_535_is_839():
         [GREETING, EHLO_PRE, b"220 go\r\n", EHLO_POST, b"535 5.7.8 Authentication credentials invalid\r\n"]
     )
     with pytest.raises(MailError) as e:
-        s.open()
+        s.run(s.open())
     assert e.value.code == AUTH and not e.value.retry
     assert e.value.line() == "#839 SMTP authentication failed (535 5.7.8 Authentication credentials invalid)"
 
@@ -124,7 +124,7 @@ def test_cram_md5_preferred_when_allowed():
         mechanisms=("CRAM-MD5", "PLAIN", "LOGIN"),
     )
     del post
-    s.open()
+    s.run(s.open())
     # RFC 2195's own example.
     assert bytes(conn.written) == (
         b"EHLO board.local\r\nAUTH CRAM-MD5\r\ndGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n"
@@ -136,7 +136,7 @@ def test_non_base64_challenge_is_clean_error():
         [GREETING, b"250-mx\r\n250 AUTH LOGIN\r\n", b"334 !!!not base64!!!\r\n"], conn_tls=True, tls="implicit"
     )
     with pytest.raises(MailError) as e:
-        s.open()
+        s.run(s.open())
     assert e.value.code == COMM
 
 
@@ -147,8 +147,8 @@ def test_without_pipelining_one_command_per_write():
         tls="implicit",
         user=None,
     )
-    s.open()
-    s.send(b"a@b.c", [b"d@e.f"], [b"x\r\n"])
+    s.run(s.open())
+    send(s, b"a@b.c", [b"d@e.f"], [b"x\r\n"])
     assert conn.writes == [
         b"EHLO board.local\r\n",
         b"MAIL FROM:<a@b.c>\r\n",
@@ -165,16 +165,16 @@ def test_dot_stuffing_and_line_ends_across_chunks():
         tls="implicit",
         user=None,
     )
-    s.open()
+    s.run(s.open())
     chunks = [b"a\n.", b"\n..\r", b"\n.x\rb\r", b"", b"\r\n.", b"end"]
-    s.send(b"a@b.c", [b"d@e.f"], chunks)
+    send(s, b"a@b.c", [b"d@e.f"], chunks)
     body = bytes(conn.written).split(b"DATA\r\n", 1)[1]
     assert body == b"a\r\n..\r\n...\r\n..x\r\nb\r\n\r\n..end\r\n.\r\n"
 
 
 def test_helo_fallback():
     conn, s = session([GREETING, b"500 what?\r\n", b"250 hi\r\n"], conn_tls=True, tls="implicit", user=None)
-    s.open()
+    s.run(s.open())
     assert bytes(conn.written) == b"EHLO board.local\r\nHELO board.local\r\n"
     assert s.caps == {}
 
@@ -183,29 +183,29 @@ def test_multiline_reply_split_across_reads():
     ehlo = b"250-mx\r\n250-PIPE" + b"LINING\r\n250 AUTH PLAIN\r\n"
     script = [GREETING[:5], GREETING[5:], ehlo[:3], ehlo[3:12], ehlo[12:], b"235 ok\r\n"]
     conn, s = session(script, conn_tls=True, tls="implicit")
-    s.open()
+    s.run(s.open())
     assert set(s.caps) == {b"PIPELINING", b"AUTH"}
 
 
 def test_overlong_reply_line_is_801_without_waiting_for_end():
     conn, s = session([GREETING, b"250-" + b"x" * 600], conn_tls=True, tls="implicit")
     with pytest.raises(MailError) as e:
-        s.open()
+        s.run(s.open())
     assert e.value.code == COMM and "too long" in e.value.detail
 
 
 def test_timeout_is_801_retryable():
     conn, s = session([GREETING, None], conn_tls=True, tls="implicit")
     with pytest.raises(MailError) as e:
-        s.open()
+        s.run(s.open())
     assert e.value.code == COMM and e.value.retry
 
 
 def test_size_over_server_limit_refused_before_mail():
     conn, s = session([GREETING, b"250-mx\r\n250 SIZE 100\r\n"], conn_tls=True, tls="implicit", user=None)
-    s.open()
+    s.run(s.open())
     with pytest.raises(MailError) as e:
-        s.send(b"a@b.c", [b"d@e.f"], [b"x"], size=101)
+        send(s, b"a@b.c", [b"d@e.f"], [b"x"], size=101)
     assert e.value.code == TOO_LARGE
     assert b"MAIL" not in conn.written
 
@@ -223,21 +223,22 @@ def test_partial_recipients_and_all_refused():
         tls="implicit",
         user=None,
     )
-    s.open()
-    reply, refused = s.send(b"a@b.c", [b"d@e.f", b"x@e.f"], [b"hi\r\n"])
+    s.run(s.open())
+    reply, refused = send(s, b"a@b.c", [b"d@e.f", b"x@e.f"], [b"hi\r\n"])
     assert refused == [(b"x@e.f", "550 5.1.1 no such user")]
     with pytest.raises(MailError) as e:
-        s.send(b"a@b.c", [b"d@e.f"], [b"hi\r\n"])
+        send(s, b"a@b.c", [b"d@e.f"], [b"hi\r\n"])
     assert e.value.code == COMM and not e.value.retry and e.value.reply == "550 5.1.1 no"
-    # The second message was preceded by RSET in the same pipelined group.
-    assert b"RSET\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n" in conn.writes
+    # The first transaction ended with its end of data: no RSET before the second (RFC 5321
+    # 4.1.1.4: the server holds nothing of it).
+    assert conn.writes[-1] == b"MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n"
 
 
 def test_crlf_in_address_refused_before_sending():
     conn, s = session([GREETING, b"250 mx\r\n"], conn_tls=True, tls="implicit", user=None)
-    s.open()
+    s.run(s.open())
     with pytest.raises(MailError) as e:
-        s.send(b"a@b.c\r\nRCPT TO:<evil@x>", [b"d@e.f"], [b"x"])
+        send(s, b"a@b.c\r\nRCPT TO:<evil@x>", [b"d@e.f"], [b"x"])
     assert e.value.code == 861
     assert conn.written == b"EHLO board.local\r\n"
 
@@ -245,7 +246,7 @@ def test_crlf_in_address_refused_before_sending():
 def test_starttls_response_injection_refused():
     conn, s = session([GREETING, EHLO_PRE, b"220 go\r\n250-injected\r\n250 AUTH PLAIN\r\n"])
     with pytest.raises(MailError) as e:
-        s.open()
+        s.run(s.open())
     assert e.value.code == TLS_REQUIRED and "injected" in e.value.detail
     assert b"<TLS>" not in conn.written
 
@@ -255,7 +256,7 @@ def test_reply_over_4_kib_is_801_even_under_100_lines():
     big = b"".join(b"250-" + b"x" * 100 + b"\r\n" for _ in range(60)) + b"250 end\r\n"
     conn, s = session([GREETING, big], conn_tls=True, tls="implicit")
     with pytest.raises(MailError) as e:
-        s.open()
+        s.run(s.open())
     assert e.value.code == COMM and e.value.detail == "bad reply: reply too long"
 
 
@@ -279,7 +280,7 @@ def test_reply_over_4_kib_is_801_even_under_100_lines():
 def test_reply_not_asked_for_is_801_and_nothing_more_is_sent(script, wire, before):
     conn, s = session(script)
     with pytest.raises(MailError) as e:
-        s.open()
+        s.run(s.open())
     assert e.value.code == COMM and e.value.reply is None
     assert e.value.detail == "reply not asked for, before " + before
     assert bytes(conn.written) == wire
@@ -291,15 +292,15 @@ def test_pipelined_replies_together_are_in_step_but_one_more_is_not():
     conn, s = session(
         [GREETING, b"250-mx\r\n250 PIPELINING\r\n", group, b"250 queued\r\n"], conn_tls=True, tls="implicit", user=None
     )
-    s.open()
-    assert s.send(b"a@b.c", [b"d@e.f"], [b"hi\r\n"]) == ("250 queued", [])
+    s.run(s.open())
+    assert send(s, b"a@b.c", [b"d@e.f"], [b"hi\r\n"]) == ("250 queued", [])
     # ...a fourth is not: the body is not sent, as the stray 250 would pass for its answer.
     conn, s = session(
         [GREETING, b"250-mx\r\n250 PIPELINING\r\n", group + b"250 queued\r\n"], conn_tls=True, tls="implicit", user=None
     )
-    s.open()
+    s.run(s.open())
     with pytest.raises(MailError) as e:
-        s.send(b"a@b.c", [b"d@e.f"], [b"hi\r\n"])
+        send(s, b"a@b.c", [b"d@e.f"], [b"hi\r\n"])
     assert e.value.detail == "reply not asked for, before body"
     assert bytes(conn.written).endswith(b"DATA\r\n")
 
@@ -307,9 +308,9 @@ def test_pipelined_replies_together_are_in_step_but_one_more_is_not():
 def test_stray_reply_between_unpipelined_commands():
     # Without PIPELINING the server answers MAIL twice: RCPT is never sent.
     conn, s = session([GREETING, b"250 mx\r\n", b"250 ok\r\n250 ok\r\n"], conn_tls=True, tls="implicit", user=None)
-    s.open()
+    s.run(s.open())
     with pytest.raises(MailError) as e:
-        s.send(b"a@b.c", [b"d@e.f"], [b"hi\r\n"])
+        send(s, b"a@b.c", [b"d@e.f"], [b"hi\r\n"])
     assert e.value.detail == "reply not asked for, before mail"
     assert bytes(conn.written) == b"EHLO board.local\r\nMAIL FROM:<a@b.c>\r\n"
 
@@ -334,5 +335,169 @@ def test_old_auth_spelling_is_used_for_login():
     conn, s = session(
         [GREETING, b"250-mx\r\n250-AUTH=LOGIN PLAIN\r\n250 SIZE 1000\r\n", b"235 ok\r\n"], conn_tls=True, tls="implicit"
     )
-    s.open()
+    s.run(s.open())
     assert bytes(conn.written) == b"EHLO board.local\r\nAUTH PLAIN " + PLAIN + b"\r\n"
+
+
+# Several messages in one session (RFC 2920 3.1): with PIPELINING a body's end goes out in the
+# same write as the next message's MAIL, RCPT and DATA, and the replies are read in order.
+PIPE = [GREETING, b"250-mx\r\n250 PIPELINING\r\n"]
+GROUP = b"250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go\r\n"
+
+
+def pipelined(script):
+    conn, s = session(PIPE + script, conn_tls=True, tls="implicit", user=None)
+    s.run(s.open())
+    return conn, s
+
+
+def env(n, chunks=None):
+    return (b"s@b.c", [b"r%d@e.f" % n], chunks or [b"m%d\r\n" % n], None, False, False)
+
+
+def send_all(s, envelopes, outs=None):
+    # Session.send_many_ driven by Session.run: one result per message.
+    outs = [] if outs is None else outs
+    s.run(s.send_many(envelopes, outs))
+    return outs
+
+
+def group(n, rset=b""):
+    return rset + b"MAIL FROM:<s@b.c>\r\nRCPT TO:<r%d@e.f>\r\nDATA\r\n" % n
+
+
+def test_three_pipelined_messages_one_write_per_further_message():
+    conn, s = pipelined([GROUP, b"250 q1\r\n" + GROUP, b"250 q2\r\n", GROUP, b"250 q3\r\n"])
+    out = send_all(s, [env(1), env(2, [b"a\r\n", b"b\r\n"]), env(3)])
+    assert out == [("250 q1", []), ("250 q2", []), ("250 q3", [])]
+    assert conn.writes == [
+        b"EHLO board.local\r\n",
+        group(1),
+        b"m1\r\n.\r\n" + group(2),
+        b"a\r\n",
+        b"b\r\n.\r\n" + group(3),
+        b"m3\r\n.\r\n",
+    ]
+    # One read per flight: the final reply and the next group's came in one packet, or two.
+    assert conn.reads == 2 + 5 and not conn.script
+
+
+@pytest.mark.parametrize(
+    "replies,refusal,third",
+    [
+        # The middle body is refused: its end of data was sent, so no RSET before the third.
+        (
+            [b"250 q1\r\n" + GROUP, b"554 5.7.1 spam\r\n" + GROUP],
+            "554 5.7.1 spam",
+            [b"m2\r\n.\r\n" + group(3), b"m3\r\n.\r\n"],
+        ),
+        # Its only recipient is refused and so is DATA: the server may still hold its sender,
+        # so RSET goes before the third.
+        (
+            [
+                b"250 q1\r\n250 ok\r\n550 5.1.1 no such user\r\n554 5.5.1 no valid recipients\r\n",
+                b"250 reset\r\n" + GROUP,
+            ],
+            "550 5.1.1 no such user",
+            [group(3, b"RSET\r\n"), b"m3\r\n.\r\n"],
+        ),
+    ],
+)
+def test_refusal_of_the_middle_message_is_its_own(replies, refusal, third):
+    conn, s = pipelined([GROUP] + replies + [b"250 q3\r\n"])
+    out = send_all(s, [env(1), env(2), env(3)])
+    assert out[0] == ("250 q1", []) and out[2] == ("250 q3", [])
+    assert isinstance(out[1], MailError) and out[1].reply == refusal and out[1].code == COMM
+    assert conn.writes[1:3] == [group(1), b"m1\r\n.\r\n" + group(2)]
+    assert conn.writes[3:] == third and not conn.script
+
+
+def test_message_bad_before_mail_sends_the_last_end_alone():
+    bad = MailError(861, "to: bad address")
+    conn, s = pipelined([GROUP, b"250 q1\r\n", GROUP, b"250 q3\r\n"])
+    out = send_all(s, [env(1), bad, env(3)])
+    assert out == [("250 q1", []), bad, ("250 q3", [])]
+    assert conn.writes[1:] == [group(1), b"m1\r\n.\r\n", group(3), b"m3\r\n.\r\n"]
+
+
+@pytest.mark.parametrize(
+    "replies,results",
+    [
+        # 421 to the second MAIL: the first was accepted, the rest get the 421.
+        ([b"250 q1\r\n421 4.3.2 bye\r\n"], ["sent", "421", "421"]),
+        # 421 as the first message's final reply: nothing was accepted.
+        ([b"421 4.3.2 bye\r\n"], ["421", "421", "421"]),
+    ],
+)
+def test_421_ends_the_session_for_all_that_remain(monkeypatch, replies, results):
+    from mailer import client, transport
+    from mailer.message import Message
+
+    conn = FakeConn(PIPE + [GROUP] + replies, tls=True)
+    monkeypatch.setattr(transport, "connect", lambda *a, **k: conn)
+    cfg = {
+        "smtp": {
+            "host": "mx",
+            "port": 465,
+            "tls": "implicit",
+            "verify": "off",
+            "auth": "none",
+            "timeout_s": 1,
+            "deadline_s": None,
+            "mechanisms": ["PLAIN"],
+            "allow_plain_password": False,
+            "ehlo_name": "b",
+            "ca_file": "",
+            "pin_sha256": "",
+        },
+        "incoming": {"user": "", "password": ""},
+    }
+    msgs = [Message("a@b.c", "d@e.f", "s%d" % i, "x", date=(2026, 1, 1, 0, 0, 0, 0, 0)) for i in (1, 2, 3)]
+    got = client.deliver(cfg, msgs)
+    assert [("sent" if r.ok else r.error.reply[:3]) for r in got] == results
+    assert all(r.error.retry for r in got if not r.ok)
+    # Nothing more after the 421: no third MAIL, no QUIT, the connection closed.
+    assert conn.written.count(b"MAIL FROM") == 2 and b"QUIT" not in conn.written and conn.closed
+
+
+def test_without_pipelining_each_final_reply_before_the_next_mail():
+    conn, s = session(
+        [GREETING, b"250 mx\r\n"] + [b"250 ok\r\n", b"250 ok\r\n", b"354 go\r\n", b"250 q\r\n"] * 2,
+        conn_tls=True,
+        tls="implicit",
+        user=None,
+    )
+    s.run(s.open())
+    seen = []
+
+    def envelopes():
+        yield env(1)
+        seen.append((conn.writes[-1], len(conn.script)))
+        yield env(2)
+
+    assert send_all(s, envelopes()) == [("250 q", [])] * 2
+    # The first final reply was in before anything of the second message went out.
+    assert seen == [(b"m1\r\n.\r\n", 4)]
+    assert conn.writes[1:] == [
+        b"MAIL FROM:<s@b.c>\r\n",
+        b"RCPT TO:<r1@e.f>\r\n",
+        b"DATA\r\n",
+        b"m1\r\n.\r\n",
+        b"MAIL FROM:<s@b.c>\r\n",
+        b"RCPT TO:<r2@e.f>\r\n",
+        b"DATA\r\n",
+        b"m2\r\n.\r\n",
+    ]
+    assert not conn.script
+
+
+def test_reply_beyond_final_and_group_is_not_in_step():
+    # The first message's final reply and the second's group were asked for; a stray 250
+    # behind them would pass for the second's final reply: its body is not sent.
+    conn, s = pipelined([GROUP, b"250 q1\r\n" + GROUP + b"250 stray\r\n"])
+    outs = []
+    with pytest.raises(MailError) as e:
+        send_all(s, [env(1), env(2)], outs)
+    assert outs == [("250 q1", [])]
+    assert e.value.detail == "reply not asked for, before body"
+    assert conn.writes[-1] == b"m1\r\n.\r\n" + group(2)

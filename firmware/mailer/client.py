@@ -135,31 +135,38 @@ class Client:
 
     def deliver(self, messages, log=None):
         """Send messages in one session; returns one Result per message, never raises."""
-        results = []
-        s = None
         try:
             s = self.session(log)
-            s.open()
-            for msg in messages:
-                try:
-                    results.append(_send_one(s, msg))
-                except MailError as e:
-                    # A refused message (a reply, or bad input found before MAIL) does not
-                    # spoil the session for the next one; anything else ends it, and so does
-                    # a 421 (RFC 5321 3.8: the server is closing the connection).
-                    if (e.reply is None and e.code != SETTINGS) or s.stage == "body" or _closing(e):
-                        raise
-                    results.append(Result(msg.message_id, error=e))
-            s.quit()
         except Exception as e:  # every failure becomes a code; nothing escapes a send
-            err = _error(e, s.stage if s else "connect")
-            if s:
-                if _in_step(err):
-                    s.quit()
-                else:
-                    s.conn.close()
-            results += [Result(m.message_id, error=err) for m in messages[len(results) :]]
-        return results
+            return _failed(messages, [], _error(e, "connect"))
+        return s.run(self.dialogue(s, messages))
+
+    def dialogue(self, s, messages):
+        """The whole exchange on session s, as the session's steps are (a generator of what it
+        needs done: Session.run() drives it, and so can an asyncio driver): open, every message,
+        QUIT. Returns one Result per message."""
+        outs = []
+        try:
+            yield from s.open()
+            yield from s.send_many(_envelopes(s.caps, messages), outs)
+            yield from s.quit()
+            return _failed(messages, outs, None)
+        except Exception as e:  # every failure becomes a code; nothing escapes a send
+            err = _error(e, s.stage)
+            yield from s.quit(_in_step(err))
+            return _failed(messages, outs, err)
+
+
+def _failed(messages, outs, err):
+    # One Result per message: those with an outcome (a MailError, or the final reply and the
+    # refused recipients), then err for every one the session did not reach.
+    results = []
+    for msg, out in zip(messages, outs):
+        if isinstance(out, MailError):
+            results.append(Result(msg.message_id, error=out))
+        else:
+            results.append(Result(msg.message_id, None, *out))
+    return results + [Result(m.message_id, error=err) for m in messages[len(outs) :]]
 
 
 def _closing(e):
@@ -183,21 +190,19 @@ def _error(e, stage):
     return classify.exception(e, stage)
 
 
-def _send_one(s, msg):
-    offered = b"SMTPUTF8" in s.caps
-    msg.check_addresses(offered)
-    eightbit = msg.has_8bit and b"8BITMIME" in s.caps
-    smtputf8 = msg.needs_smtputf8 and offered
-    size = msg.size(eightbit=eightbit, smtputf8=smtputf8)
-    reply, refused = s.send(
-        msg.envelope_from,
-        msg.recipients(),
-        msg.chunks(eightbit=eightbit, smtputf8=smtputf8),
-        size=size,
-        eightbit=eightbit,
-        smtputf8=smtputf8,
-    )
-    return Result(msg.message_id, reply=reply, refused=refused)
+def _envelopes(caps, messages):
+    # Session.send_many's envelopes, one at a time (a message's chunks are read only when its
+    # body goes out); a message found bad here is given as its MailError.
+    offered = b"SMTPUTF8" in caps
+    for msg in messages:
+        try:
+            msg.check_addresses(offered)
+            eightbit = msg.has_8bit and b"8BITMIME" in caps
+            smtputf8 = msg.needs_smtputf8 and offered
+            size = msg.size(eightbit=eightbit, smtputf8=smtputf8)
+            yield (msg.envelope_from, msg.recipients(), msg.chunks(eightbit, smtputf8), size, eightbit, smtputf8)
+        except MailError as e:
+            yield e
 
 
 def deliver(cfg, messages, log=None, settings_path=None):

@@ -120,12 +120,12 @@ def look(c, out):
             _tls(conn, out)
         s = Session(conn, c.ehlo_name, "opportunistic" if c.tls != "off" else "off")
         stage = "greeting"
-        out(stage, s.greet().line())
+        out(stage, s.run(s.greet()).line())
         stage = "ehlo"
-        out(stage, _caps(s.ehlo()))
+        out(stage, _caps(s.run(s.ehlo())))
         if not conn.tls and c.tls != "off" and b"STARTTLS" in s.caps:
             stage = "starttls"
-            r = s.starttls()
+            r = s.run(s.starttls())
             out(stage, r.line())
             if r.code != 220:
                 raise classify.reply_error(stage, r)
@@ -138,7 +138,7 @@ def look(c, out):
             "offered: %s; allowed: %s; would use: %s"
             % (offered or "(none)", " ".join(c.mechanisms), mech.decode() if mech else "none"),
         )
-        s.quit()
+        s.run(s.quit())
     except Exception as e:  # the probe reports; it never stops with a traceback
         if s and s.stage == "handshake":
             stage = "tls"
@@ -152,8 +152,8 @@ def verdict(c):
     s = None
     try:
         s = c.session()
-        s.open()
-        s.quit()
+        s.run(s.open())
+        s.run(s.quit())
         return None
     except Exception as e:
         if s:

@@ -1,14 +1,23 @@
 # One SMTP session on a connection it is given (RFC 5321), with STARTTLS (RFC 3207),
 # AUTH (RFC 4954), PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME and SMTPUTF8 (RFC 6531).
-# The connection (mailer.transport.Conn) provides read(n), write(data), starttls(unread),
-# password_allowed(allow_plain), close() and .tls.
-# Public steps, as CPython's smtplib has them: greet, ehlo, starttls, login, send, quit; open()
-# is the first four. Replies the session did not want become device codes in mailer.classify,
-# imported only then.
+# The dialogue is written once, as generators that never touch the connection: each step
+# yields what it needs done (bytes to write, READ, TLS, TOKEN, FRESH, CLOSE) and is sent back
+# the answer. Session.run() drives them on a blocking connection (mailer.transport.Conn:
+# read, write, starttls(unread), password_allowed, close, .tls); an asyncio driver drives the
+# same generators on a stream. The steps, as CPython's smtplib has them: greet, ehlo, starttls,
+# login, open (the first four), send_many, quit; s.run(s.ehlo()) is smtplib's s.ehlo().
+# Replies the session did not want become device codes in mailer.classify, imported only then.
 from mailer import codec
-from mailer.errors import AUTH, COMM, TLS_REQUIRED, TOO_LARGE, MailError
+from mailer.compat import const
+from mailer.errors import AUTH, COMM, SETTINGS, TLS_REQUIRED, TOO_LARGE, MailError
 
-_READ = 256
+# What a step asks of its driver (bytes: write them whole).
+READ = const(0)  # send back up to READ_SIZE bytes read, b"" when the server closed
+TLS = const(1)  # upgrade the connection: conn.starttls(session.reader.pending())
+TOKEN = const(2)  # send back an OAuth access token, the cached one while it is valid
+FRESH = const(3)  # send back a newly refreshed one: the last was refused
+CLOSE = const(4)  # close the connection
+READ_SIZE = const(256)
 
 
 def _refused(stage, reply):
@@ -20,6 +29,7 @@ def _refused(stage, reply):
 class Session:
     # tls: "required" | "opportunistic" | "off" | "implicit" (conn is already TLS).
     # user/password: bytes, or None for no AUTH. mechanisms: names the settings allow.
+    # tokens: for OAuth mechanisms, an object whose token(force) gives an access token.
     def __init__(
         self,
         conn,
@@ -30,6 +40,7 @@ class Session:
         mechanisms=("CRAM-MD5", "PLAIN", "LOGIN"),
         allow_plain_password=False,
         log=None,
+        tokens=None,
     ):
         self.conn = conn
         self.tls_mode = tls
@@ -39,15 +50,41 @@ class Session:
         self.allow_plain = allow_plain_password
         self.ehlo_name = ehlo_name
         self.log = log  # callable(str) or None; never given a secret
+        self.tokens = tokens
         self.reader = codec.ReplyReader()
         self.caps = {}
         self.stage = "greeting"
-        self.sent = 0  # messages sent in this session: RSET goes before the next one
+        self.open_tx = False  # MAIL sent and no end of data since: RSET before the next MAIL
+
+    def run(self, step):
+        """Drive a step (generator) on the blocking connection; returns what it returns. A
+        failure of the I/O is raised inside the step, where it asked."""
+        conn = self.conn
+        answer = failure = None
+        while True:
+            try:
+                op = step.throw(failure) if failure else step.send(answer)
+            except StopIteration as e:
+                return e.value
+            answer = failure = None
+            try:
+                if op == READ:
+                    answer = conn.read(READ_SIZE)
+                elif op == TLS:
+                    conn.starttls(self.reader.pending())
+                elif op == CLOSE:
+                    conn.close()
+                elif op == TOKEN or op == FRESH:
+                    answer = self.tokens.token(op == FRESH)
+                else:
+                    conn.write(op)
+            except Exception as e:  # handed to the step, which may turn it into a result
+                failure = e
 
     def _reply(self):
         r = self.reader.pop()
         while r is None:
-            data = self.conn.read(_READ)
+            data = yield READ
             if not data:
                 raise MailError(COMM, "connection closed by server during " + self.stage)
             self.reader.feed(data)
@@ -72,43 +109,44 @@ class Session:
             raise MailError(COMM, "reply not asked for, before " + self.stage)
 
     def _cmd(self, data, shown=None):
+        # data, to be yielded for writing, once it is known to be in step (and logged).
         self._in_step()
         if self.log:
             self.log("C: " + (shown or data.decode().rstrip()))
-        self.conn.write(data)
+        return data
 
     def _expect(self, ok, stage):
-        r = self._reply()
+        r = yield from self._reply()
         if r.code not in ok:
             raise _refused(stage, r)
         return r
 
     def greet(self):
         """The server's 220 greeting (RFC 5321 4.3.1)."""
-        return self._expect((220,), "greeting")
+        return (yield from self._expect((220,), "greeting"))
 
     def ehlo(self):
         """EHLO (RFC 5321 4.1.1.1), HELO only when EHLO is not understood (a 5xx to it);
         returns the capabilities ({} after HELO)."""
         self.stage = "ehlo"
-        self._cmd(codec.command(b"EHLO", self.ehlo_name))
-        r = self._reply()
+        yield self._cmd(codec.command(b"EHLO", self.ehlo_name))
+        r = yield from self._reply()
         if r.code == 250:
             self.caps = codec.parse_ehlo(r)
             return self.caps
         if r.code < 500:
             raise _refused("ehlo", r)
-        self._cmd(codec.command(b"HELO", self.ehlo_name))
-        self._expect((250,), "ehlo")
+        yield self._cmd(codec.command(b"HELO", self.ehlo_name))
+        yield from self._expect((250,), "ehlo")
         self.caps = {}
         return self.caps
 
     def open(self):
         """greet, ehlo, starttls and login, as the TLS mode and credentials say."""
-        self.greet()
-        self.ehlo()
-        self.starttls()
-        self.login()
+        yield from self.greet()
+        yield from self.ehlo()
+        yield from self.starttls()
+        yield from self.login()
 
     def starttls(self):
         """STARTTLS (RFC 3207) when the TLS mode asks for it and the connection is not TLS
@@ -120,17 +158,17 @@ class Session:
             if self.tls_mode == "required":
                 raise MailError(TLS_REQUIRED, "server does not offer STARTTLS", retry=False)
             return None
-        self._cmd(b"STARTTLS\r\n")
-        r = self._reply()
+        yield self._cmd(b"STARTTLS\r\n")
+        r = yield from self._reply()
         if r.code != 220:
             if self.tls_mode == "required":
                 raise _refused("starttls", r)
             return r  # opportunistic: go on in clear, as the seed's "allow SSL" does
         self.stage = "handshake"
-        self.conn.starttls(self.reader.pending())
+        yield TLS
         # RFC 3207 4.2: forget everything learned before TLS and ask again.
         self.caps = {}
-        self.ehlo()
+        yield from self.ehlo()
         return r
 
     def login(self):
@@ -145,29 +183,97 @@ class Session:
             raise MailError(AUTH, "no AUTH mechanism in common", retry=False)
         if mech == b"PLAIN":
             # RFC 4954 4: the initial response saves a round trip.
-            self._cmd(b"AUTH PLAIN " + codec.auth_plain(self.user, self.password) + b"\r\n", "AUTH PLAIN ***")
+            yield self._cmd(b"AUTH PLAIN " + codec.auth_plain(self.user, self.password) + b"\r\n", "AUTH PLAIN ***")
         elif mech == b"LOGIN":
-            self._cmd(b"AUTH LOGIN " + codec.b64(self.user) + b"\r\n", "AUTH LOGIN ***")
-            self._challenge()
-            self._cmd(codec.b64(self.password) + b"\r\n", "***")
+            yield self._cmd(b"AUTH LOGIN " + codec.b64(self.user) + b"\r\n", "AUTH LOGIN ***")
+            yield from self._challenge()
+            yield self._cmd(codec.b64(self.password) + b"\r\n", "***")
         else:
             from mailer.cram import cram_md5  # only for servers that take it
 
-            self._cmd(b"AUTH CRAM-MD5\r\n")
-            r = self._challenge()
-            self._cmd(cram_md5(self.user, self.password, r.lines[0]) + b"\r\n", "***")
-        self._expect((235,), "auth")
+            yield self._cmd(b"AUTH CRAM-MD5\r\n")
+            r = yield from self._challenge()
+            yield self._cmd(cram_md5(self.user, self.password, r.lines[0]) + b"\r\n", "***")
+        yield from self._expect((235,), "auth")
 
     def _challenge(self):
-        r = self._reply()
+        r = yield from self._reply()
         if r.code != 334:
             raise _refused("auth", r)
         codec.unb64(r.lines[0])  # a challenge that is not base64 is a broken server
         return r
 
-    def send(self, sender, recipients, chunks, size=None, eightbit=False, smtputf8=False):
-        # Returns (final reply line, [(recipient, refusal line)]); raises MailError when
-        # nothing was accepted. chunks: iterable of message bytes, not yet dot-stuffed.
+    def send_many(self, envelopes, outs):
+        """Messages given as (sender, recipients, chunks, size, eightbit, smtputf8), or as the
+        MailError of one that cannot be sent. Appends one result per message to outs, in
+        order: (final reply line, [(recipient, refusal line)]), or the MailError that refused
+        it. Raises MailError when the session ends (a 421, a lost connection, a failure within
+        a body); outs then holds the results of the messages before."""
+        # RFC 2920 3.1: message content may start a pipelined group. With PIPELINING a body's
+        # end goes out in one write with the next message's MAIL, RCPT and DATA; the replies
+        # come back in order (its final reply, then the group's): one round trip per message.
+        pipe = b"PIPELINING" in self.caps
+        end = None  # (end of data not yet written, refused) of the message awaiting its final reply
+        for env in envelopes:
+            try:
+                cmds = self._envelope(env)
+            except MailError as e:
+                cmds = self._own(e)
+            if isinstance(cmds, MailError):
+                if end:
+                    outs.append((yield from self._each(self._final(*end))))
+                    end = None
+                outs.append(cmds)
+                continue
+            self.open_tx = True
+            if pipe:
+                group = self._cmd(b"".join(cmds))
+                yield end[0] + group if end else group
+                if end:
+                    outs.append((yield from self._each(self._final(b"", end[1]))))
+                    end = None
+                    self.stage = "mail"
+                replies = []
+                for _ in cmds:
+                    replies.append((yield from self._reply()))
+            else:
+                replies = []
+                for c in cmds:
+                    yield self._cmd(c)
+                    replies.append((yield from self._reply()))
+                    if c[:4] == b"MAIL" and replies[-1].code != 250:
+                        break
+            end = yield from self._each(self._transaction(cmds, replies, env[1], env[2]))
+            if isinstance(end, MailError):
+                outs.append(end)
+                end = None
+            elif not pipe:
+                outs.append((yield from self._each(self._final(*end))))
+                end = None
+        if end:
+            outs.append((yield from self._each(self._final(*end))))
+
+    def _own(self, e):
+        # A refusal of one message (a reply to it, or bad input found before its MAIL) is its
+        # result, returned; a 421 (RFC 5321 3.8), a lost connection or a failure within a
+        # body ends the session for all that remain: raised.
+        mine = e.code in (SETTINGS, TOO_LARGE) if e.reply is None else e.reply[:3] != "421"
+        if not mine or self.stage == "body":
+            raise e
+        return e
+
+    def _each(self, step):
+        try:
+            return (yield from step)
+        except MailError as e:
+            return self._own(e)
+
+    def _envelope(self, env):
+        # The commands of one transaction (RSET, MAIL, RCPT..., DATA).
+        self.stage = "mail"
+        if isinstance(env, MailError):
+            raise env
+        sender, recipients, _, size, eightbit, smtputf8 = env
         limit = self.caps.get(b"SIZE", b"")
         if size is not None and limit.isdigit() and 0 < int(limit) < size:
             raise MailError(TOO_LARGE, "%d bytes, server takes %s" % (size, limit.decode()), retry=False)
@@ -182,26 +288,18 @@ class Session:
         for rcpt in recipients:
             cmds.append(codec.command(b"RCPT", b"TO:<" + rcpt + b">"))
         cmds.append(b"DATA\r\n")
-        if self.sent:
+        if self.open_tx:
+            # The last transaction stopped before its end of data: the server may still hold
+            # its sender and recipients. After an end of data it holds nothing, whatever the
+            # reply (RFC 5321 4.1.1.4), so no RSET then.
             cmds.insert(0, b"RSET\r\n")
-        self.stage = "mail"
-        if b"PIPELINING" in self.caps:
-            # RFC 2920 3.1: the whole group in one write; replies come back in order.
-            self._cmd(b"".join(cmds))
-            replies = [self._reply() for _ in cmds]
-        else:
-            replies = []
-            for c in cmds:
-                self._cmd(c)
-                replies.append(self._reply())
-                if c[:4] == b"MAIL" and replies[-1].code != 250:
-                    break
-        return self._transaction(cmds, replies, recipients, chunks)
+        return cmds
 
     def _transaction(self, cmds, replies, recipients, chunks):
-        if self.sent:
+        # Checks the envelope's replies and sends the body; returns (its last piece with the
+        # end-of-data line, not yet written, refused recipients).
+        if cmds[0] == b"RSET\r\n":
             cmds, replies = cmds[1:], replies[1:]
-        self.sent += 1
         if replies[0].code != 250:
             raise _refused("mail", replies[0])
         refused = []
@@ -211,8 +309,9 @@ class Session:
         data = replies[-1] if len(replies) == len(cmds) else None
         if len(refused) == len(recipients):
             if data is not None and data.code == 354:
-                self._cmd(b".\r\n")  # RFC 2920 3.1: end the data nobody will receive
-                self._reply()
+                yield self._cmd(b".\r\n")  # RFC 2920 3.1: end the data nobody will receive
+                yield from self._reply()
+                self.open_tx = False
             # A 4xx among them makes the whole message worth trying again (nobody got it yet).
             temporary = [r for r in replies[1:-1] if r.code < 500]
             raise _refused("rcpt", temporary[0] if temporary else replies[1])
@@ -224,20 +323,28 @@ class Session:
         held = b""
         for chunk in chunks:
             if held:
-                self.conn.write(held)
+                yield held
             held = enc.encode(chunk)
-        # The body's last piece and the end-of-data line go in one write (no Nagle stall).
-        self.conn.write(held + enc.finish())
         self.stage = "final"
-        r = self._expect((250,), "final")
+        self.open_tx = False  # its end goes out before any other command
+        # The body's last piece and the end-of-data line go in one write (no Nagle stall), with
+        # the next message's group when pipelining.
+        return held + enc.finish(), refused
+
+    def _final(self, end, refused):
+        self.stage = "final"
+        if end:
+            yield end
+        r = yield from self._expect((250,), "final")
         self.stage = "sent"
         return r.line(), refused
 
-    def quit(self):
+    def quit(self, polite=True):
         """QUIT (RFC 5321 4.1.1.10) and close, without waiting for the 221: whatever the server
-        says to it, nothing is lost."""
-        try:
-            self.conn.write(b"QUIT\r\n")
-        except MailError:
-            pass  # the server may have gone already; nothing is lost
-        self.conn.close()
+        says to it, nothing is lost. polite=False: only close (the server is out of step)."""
+        if polite:
+            try:
+                yield b"QUIT\r\n"
+            except MailError:
+                pass  # the server may have gone already; nothing is lost
+        yield CLOSE
