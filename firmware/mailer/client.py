@@ -125,13 +125,24 @@ class Client:
                 self.timeout_ms,
                 self.deadline_ms,
                 self.settings_path,
+                server=(self.host, self.port),
             )
         if self.tokens:
             self.tokens.log = log
         conn = transport.connect(
             self.host, self.port, self.timeout_ms, deadline, tls_cfg, implicit_tls=self.tls == "implicit"
         )
-        return Session(conn, self.ehlo_name, self.tls, self.user, self.password, self.mechanisms, self.allow_plain, log)
+        return Session(
+            conn,
+            self.ehlo_name,
+            self.tls,
+            self.user,
+            self.password,
+            self.mechanisms,
+            self.allow_plain,
+            log,
+            self.tokens,
+        )
 
     def deliver(self, messages, log=None):
         """Send messages in one session; returns one Result per message, never raises."""
