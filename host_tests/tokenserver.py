@@ -6,7 +6,6 @@
 # valid(user, token) is the check the dev SMTP server's XOAUTH2/OAUTHBEARER authenticator makes.
 import json
 import secrets
-import ssl
 import threading
 import time
 import urllib.parse
@@ -25,13 +24,16 @@ class TokenServer:
     """.token_url, .device_url; .refresh_tokens (the valid ones), .access (token -> expiry,
     monotonic s), .grants (every token request's form, as a dict); rotate: issue a new refresh
     token with each grant and refuse the one used; status: answer every token request with
-    this HTTP status instead (503: the endpoint is in trouble); expires_in: what is issued."""
+    this HTTP status instead (503: the endpoint is in trouble); expires_in: what is issued;
+    duds: how many of the next access tokens the SMTP server will refuse (as if they had expired
+    on the way)."""
 
     def __init__(self, certs, refresh_token, rotate=False, expires_in=3600, pending=2):
         self.refresh_tokens = {refresh_token}
         self.rotate = rotate
         self.expires_in = expires_in
         self.status = None
+        self.duds = 0
         self.access = {}
         self.grants = []
         self.pending = pending  # polls answered authorization_pending before the user "approves"
@@ -90,7 +92,8 @@ class TokenServer:
 
     def _issue(self, refresh=None):
         at = "at-" + secrets.token_urlsafe(24)
-        self.access[at] = time.monotonic() + self.expires_in
+        self.access[at] = 0 if self.duds else time.monotonic() + self.expires_in
+        self.duds = max(0, self.duds - 1)
         out = {"token_type": "Bearer", "access_token": at, "expires_in": self.expires_in}
         if refresh:
             out["refresh_token"] = refresh

@@ -62,7 +62,8 @@ def main(argv):
             attachments=[Attachment(path=p) for p in a["attach"]],
         )
         log = print if a.get("verbose") else None
-        res = client.deliver(cfg, [msg], log=log)[0]
+        # The path: where a rotated OAuth refresh token is saved.
+        res = client.deliver(cfg, [msg], log=log, settings_path=path)[0]
     except MailError as e:
         res = client.Result("", error=e)
     except Exception as e:  # the board never dies with a traceback: it shows #869
