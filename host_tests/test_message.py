@@ -408,7 +408,7 @@ def test_date_formatting_matches_cpython():
 
 
 def test_unset_clock_refused(monkeypatch):
-    monkeypatch.setattr("mailer.message.time.gmtime", lambda *a: (2000, 1, 1, 0, 0, 5, 5, 1, 0))
+    monkeypatch.setattr("time.gmtime", lambda *a: (2000, 1, 1, 0, 0, 5, 5, 1, 0))
     with pytest.raises(MailError) as e:
         Message("dev@example.com", "ops@example.com")
     assert e.value.code == CLOCK and e.value.detail == "clock not set" and e.value.retry
@@ -502,7 +502,7 @@ ADDRESS_CASES = (
 
 
 def _mailbox_results():
-    from mailer.message import mailbox
+    from mailer.mime import mailbox
 
     out = []
     for text, _ in ADDRESS_CASES:
@@ -519,7 +519,7 @@ def test_addresses_have_one_reading_on_cpython_and_the_unix_port():
     want = [w if isinstance(w, list) else [SETTINGS, w] for _, w in ADDRESS_CASES]
     assert _mailbox_results() == want
     code = (
-        "import json\nfrom mailer.message import mailbox\nfrom mailer.errors import MailError\n"
+        "import json\nfrom mailer.mime import mailbox\nfrom mailer.errors import MailError\n"
         "out = []\nfor t in json.loads(%r):\n"
         "    try:\n        out.append(list(mailbox('to', t)))\n"
         "    except MailError as e:\n        out.append([e.code, e.detail])\n"

@@ -6,7 +6,6 @@ from binascii import b2a_base64
 
 from mailer.compat import const
 from mailer.errors import SETTINGS, MailError
-from mailer.mime import check, fold, token
 
 # RFC 2045 6.8: base64 lines of 76 characters carry 57 octets.
 B64_IN = const(57)
@@ -57,6 +56,9 @@ class Attachment:
     READ = _READ  # the size of the one read buffer a message gives encoded()
 
     def __init__(self, path=None, data=None, name=None, mime_type=None):
+        # The checks and the part's header now: mailer.mime is not on the heap while it is sent.
+        from mailer import mime
+
         if (path is None) == (data is None):
             raise MailError(SETTINGS, "attachment: give path or data")
         if data is not None and not isinstance(data, (str, bytes, bytearray)):
@@ -64,12 +66,13 @@ class Attachment:
         self.path = path
         self.data = data.encode() if isinstance(data, str) else data
         if path is not None:
-            name = name or check("attachment path", path)[path.rfind("/") + 1 :]
+            name = name or mime.check("attachment path", path)[path.rfind("/") + 1 :]
             self.size()  # fail now, with #861, if the file is missing
-        self.name = check("attachment name", name or "")
+        self.name = mime.check("attachment name", name or "")
         if not name or len(name.encode()) > 200:
             raise MailError(SETTINGS, "attachment name missing or too long")
-        self.mime_type = token("mime_type", mime_type or guess_type(name), "/+-.")
+        self.mime_type = mime.token("mime_type", mime_type or guess_type(name), "/+-.")
+        self.head = mime.part_head(self.name, self.mime_type)
 
     def size(self):
         if self.data is not None:
@@ -89,22 +92,6 @@ class Attachment:
     def encoded(self, buf):
         # The base64 body in chunks, read through buf (a bytearray of READ octets).
         return b64_chunks(self.pieces(buf))
-
-    def header(self):
-        b = self.name.encode()
-        if len(b) == len(self.name) and all(" " <= c <= "~" for c in self.name):
-            param = b'filename="' + b.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
-        else:  # RFC 2231 4: a non-ASCII file name, percent-encoded UTF-8
-            param = b"filename*=utf-8''" + b"".join(
-                bytes((c,)) if c < 128 and (chr(c).isalpha() or chr(c).isdigit() or c in b"-._~") else b"%%%02X" % c
-                for c in b
-            )
-        return (
-            b"Content-Type: "
-            + self.mime_type.encode()
-            + b"\r\nContent-Transfer-Encoding: base64\r\n"
-            + fold(b"Content-Disposition", [b"attachment;", param])
-        )
 
     def pieces(self, buf):
         # Memoryviews of at most len(buf) octets, each a multiple of 57 but the last, read

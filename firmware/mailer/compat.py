@@ -38,6 +38,19 @@ except AttributeError:  # CPython
         return a + b
 
 
+def unload(name):
+    """Forget mailer.<name>, a module imported for one operation (the settings check, the making
+    of a message): its code and constants leave the heap once nothing refers to them (the
+    names it interned stay). The next import loads it again."""
+    import sys
+
+    import mailer
+
+    sys.modules.pop("mailer." + name, None)
+    if hasattr(mailer, name):
+        delattr(mailer, name)
+
+
 def sleep_ms(ms):
     if hasattr(time, "sleep_ms"):
         time.sleep_ms(ms)

@@ -1,23 +1,31 @@
-# MIME pieces for mailer.message: header folding and RFC 2047 encoded-words, quoted-printable
-# text, RFC 5322 dates, input checks. Attachments are in mailer.attach.
-from binascii import b2a_base64
+# Composing a message (RFC 5322, MIME RFC 2045/2047): the checks of what it is given (strict
+# addresses, CR/LF/NUL), header folding and RFC 2047 encoded-words, RFC 5322 dates, and build(),
+# which turns Message()'s arguments into what a send needs: the envelope and the header block as
+# bytes. Imported for the making of a message and unloaded after it (compat.unload): its code
+# is not on the heap while the message is sent. The body and attachments stream from
+# mailer.message and mailer.attach.
+import os
+import time
+from binascii import b2a_base64, hexlify
 
-from mailer.compat import const
-from mailer.errors import SETTINGS, MailError
+from mailer.compat import clock_ok, const
+from mailer.errors import CLOCK, SETTINGS, MailError
 
 # RFC 5322 2.1.1: lines SHOULD be at most 78 characters (CRLF excluded).
 LINE = const(78)
 # RFC 2047 2: an encoded-word is at most 75 characters. 42 octets give 56 base64 characters,
 # a 68-character word that fits after "Subject: " (or any shorter header name) on one line.
 _EW_OCTETS = const(42)
-# RFC 2045 6.7 (5): quoted-printable lines are at most 76 characters, the soft "=" included.
-_QP_MAX = const(75)
 # Three letters each (strings, not tuples of 19 objects: each object is heap on a board).
 _DAYS = "SunMonTueWedThuFriSat"
 _MONTHS = "JanFebMarAprMayJunJulAugSepOctNovDec"
 # RFC 5322 3.2.3 atext (besides letters and digits): a display name made only of these and
 # spaces goes as it is; anything else is encoded.
 _ATEXT = "!#$%&'*+-/=?^_`{|}~ "
+# RFC 5321 4.5.3.1.6: at most 998 octets per line before CRLF.
+_MAX_LINE = const(998)
+# Recipients per message: RFC 5321 4.5.3.1.8 has servers take at least 100 in one transaction.
+MAX_RCPT = const(100)
 
 
 def date(t):
@@ -79,27 +87,6 @@ def fold(name, tokens):
     return b"".join(out)
 
 
-def qp_line(line):
-    # One text line (without its line break) as quoted-printable lines (RFC 2045 6.7):
-    # "=" and non-printable octets as =XX, a space or tab at the end of the line too (rule 3),
-    # soft breaks keep each line within 76 characters.
-    out = bytearray()
-    col = 0
-    last = len(line) - 1
-    for i, c in enumerate(line):
-        n = 1 if (33 <= c <= 126 and c != 61) or (c in (9, 32) and i < last) else 3
-        if col + n > _QP_MAX:
-            out.extend(b"=\r\n")
-            col = 0
-        if n == 1:
-            out.append(c)
-        else:
-            out.extend(b"=%02X" % c)
-        col += n
-    out.extend(b"\r\n")
-    return bytes(out)
-
-
 def check(field, value):
     # A CR, LF or NUL in a header value would let the caller add headers (header injection)
     # or, in an address, SMTP commands. The one check of text given to the firmware (messages
@@ -118,3 +105,155 @@ def token(field, value, extra):
     if not value or len(value) > 250 or any(not (c.isalpha() or c.isdigit() or c in extra) or c > "~" for c in value):
         raise MailError(SETTINGS, "%s: not valid: %s" % (field, value))
     return value
+
+
+def mailbox(field, text):
+    # "Name <local@domain>", '"Doe, Jane" <local@domain>' or "local@domain" -> (display name,
+    # address). One reading only: what a parser could read two ways (an "@", "<" or "(" in an
+    # unquoted name, comments, groups: the CVE-2023-27043 class) is refused, and so are quoted
+    # local parts and every control character (RFC 5322 3.2.3 specials, 3.4 addresses).
+    s = check(field, text).strip()
+    if any(c < " " or c == "\x7f" for c in text):
+        raise MailError(SETTINGS, field + ": control character in address")
+    name = ""
+    bad = False
+    if s.endswith(">") and s[0] == '"':
+        # A quoted name is anything but a quote or a backslash (no quoted-pair: nothing needs
+        # one), so the first quote after the opening one closes it.
+        j = s.find('"', 1)
+        name, s = s[1:j], s[j + 1 :].lstrip()
+        bad = j < 0 or "\\" in name or s[:1] != "<"
+        s = s[1:-1]
+    elif s.endswith(">"):
+        # An unquoted name is atoms and dots (RFC 5322 4.1 obs-phrase): no specials.
+        i = s.find("<")
+        name, s = s[:i].strip(), s[i + 1 : -1]
+        bad = i < 0 or any(c in '"\\()<>[]:;@,' for c in name)
+    local, _, domain = s.rpartition("@")
+    bad = bad or not local or not domain or len(s.encode()) > 254 or "@" in local or ".." in domain
+    if bad or domain[0] == "." or domain[-1] == "." or any(c in ' \t<>()[],;:"\\' for c in s):
+        raise MailError(SETTINGS, "%s: not an address: %s" % (field, text))
+    if len(name.encode()) > 200:
+        raise MailError(SETTINGS, field + ": display name too long")
+    return name, s
+
+
+def _list(field, value):
+    return [mailbox(field, a) for a in ([value] if isinstance(value, str) else value or ())]
+
+
+def _mailboxes(boxes):
+    # An address list (RFC 5322 3.4) as fold() tokens: "name <addr>," per mailbox.
+    out = []
+    for name, addr in boxes:
+        if name:
+            out += phrase(name, True)
+            out.append(b"<" + addr.encode() + b">")
+        else:
+            out.append(addr.encode())
+        out[-1] += b","
+    out[-1] = out[-1][:-1]
+    return out
+
+
+def _body(body):
+    # UTF-8 bytes with "\n" line ends (bare CR and CRLF too), ending with one if not empty.
+    parts = body if isinstance(body, (list, tuple)) else [body]
+    for p in parts:
+        if not isinstance(p, (str, bytes, bytearray)):
+            raise MailError(SETTINGS, "body: str, bytes or a list of them (not a generator)")
+    body = b"".join(p.encode() if isinstance(p, str) else bytes(p) for p in parts)
+    try:
+        body.decode()
+    except UnicodeError:
+        raise MailError(SETTINGS, "body: not UTF-8") from None
+    body = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return body + b"\n" if body[-1:] not in (b"", b"\n") else body
+
+
+def _date(date):
+    if date is None:
+        if not clock_ok():
+            raise MailError(CLOCK, "clock not set")
+        date = time.gmtime()
+    elif isinstance(date, (int, float)):
+        date = time.gmtime(date)
+    try:
+        t = tuple(int(x) for x in date[:6])
+        if len(t) == 6 and 1 <= t[1] <= 12 and 1 <= t[2] <= 31 and t[3] < 24 and t[4] < 60 and t[5] < 61:
+            return t
+    except (TypeError, ValueError):
+        pass
+    raise MailError(SETTINGS, "date: not a time tuple: %r" % (date,))
+
+
+def build(m, sender, to, subject, body, cc, bcc, attachments, when, message_id, boundary):
+    # Message()'s arguments checked and set on m (see mailer.message.Message).
+    m.given = (sender, to, cc, bcc)  # as given: the outbox stores these
+    # Counted before parsing: a list of a million addresses is #861, not a MemoryError.
+    if sum(1 if isinstance(v, str) else len(v or ()) for v in (to, cc, bcc)) > MAX_RCPT:
+        raise MailError(SETTINGS, "too many recipients (at most %d)" % MAX_RCPT)
+    m.sender = mailbox("from", sender)
+    m.to, m.cc, m.bcc = _list("to", to), _list("cc", cc), _list("bcc", bcc)
+    if not m.to + m.cc + m.bcc:
+        raise MailError(SETTINGS, "no recipients")
+    m.subject = check("subject", subject)
+    m.body = _body(body)
+    m.attachments = list(attachments)
+    if m.attachments:
+        from mailer.attach import Attachment  # loaded only for a message that has some
+
+        for a in m.attachments:
+            if not isinstance(a, Attachment):
+                raise MailError(SETTINGS, "attachments: not an Attachment")
+    m.date = _date(when)
+    if message_id is None:
+        # RFC 5322 3.6.4: unique left of the "@" (time and 64 random bits), the sender's
+        # domain right of it.
+        message_id = "<%x.%s@%s>" % (int(time.time()), hexlify(os.urandom(8)).decode(), m.sender[1].rpartition("@")[2])
+    m.message_id = token("message_id", message_id, "<>@.-_$+=")
+    if message_id[0] != "<" or message_id[-1] != ">" or "@" not in message_id:
+        raise MailError(SETTINGS, "message_id: not <id@domain>: " + message_id)
+    # "=_" cannot occur in base64 or quoted-printable text, and 128 random bits make it
+    # as good as impossible in a 7bit/8bit body (RFC 2046 5.1.1).
+    m.boundary = token("boundary", boundary or "=_" + hexlify(os.urandom(16)).decode(), "=_.-")
+    m.envelope_from = m.sender[1].encode()
+    addrs = [m.sender] + m.to + m.cc + m.bcc
+    m.utf8 = [a for _, a in addrs if len(a.encode()) != len(a)]
+    # 7bit/8bit only with lines of at most 998 octets and no NUL (RFC 2045 2.7, 2.8).
+    body = m.body
+    ok = b"\0" not in body
+    pos = 0
+    while ok and pos < len(body):
+        end = body.find(b"\n", pos)
+        ok = end - pos <= _MAX_LINE
+        pos = end + 1
+    m.has_8bit = ok and bool(body) and max(body) > 127
+    m.raw = ok
+    head = [fold(b"From", _mailboxes([m.sender]))]
+    if m.to:
+        head.append(fold(b"To", _mailboxes(m.to)))
+    if m.cc:
+        head.append(fold(b"Cc", _mailboxes(m.cc)))
+    if m.subject:
+        head.append(fold(b"Subject", phrase(m.subject)))
+    head.append(b"Date: " + date(m.date) + b"\r\nMessage-ID: " + m.message_id.encode() + b"\r\nMIME-Version: 1.0\r\n")
+    m.head = b"".join(head)
+
+
+def part_head(name, mime_type):
+    # An attachment's part header (RFC 2045, RFC 2183), its file name quoted or RFC 2231-encoded.
+    b = name.encode()
+    if len(b) == len(name) and all(" " <= c <= "~" for c in name):
+        param = b'filename="' + b.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+    else:  # RFC 2231 4: a non-ASCII file name, percent-encoded UTF-8
+        param = b"filename*=utf-8''" + b"".join(
+            bytes((c,)) if c < 128 and (chr(c).isalpha() or chr(c).isdigit() or c in b"-._~") else b"%%%02X" % c
+            for c in b
+        )
+    return (
+        b"Content-Type: "
+        + mime_type.encode()
+        + b"\r\nContent-Transfer-Encoding: base64\r\n"
+        + fold(b"Content-Disposition", [b"attachment;", param])
+    )

@@ -5,8 +5,7 @@
 import json
 
 from mailer.errors import MailError
-from mailer.message import MAX_RCPT, mailbox
-from mailer.mime import check
+from mailer.mime import MAX_RCPT, check, mailbox
 from mailer.settings import STAMP, VERSION
 
 DEFAULTS = {

@@ -13,7 +13,7 @@ import json
 import os
 from binascii import crc32
 
-from mailer.compat import const
+from mailer.compat import const, unload
 from mailer.errors import SETTINGS, MailError
 from mailer.flashfile import read_with_fallback, write_atomic
 
@@ -64,18 +64,14 @@ def _stamped(data):
 
 def _schema(fn, arg):
     # mailer.schema's fn(arg), with the module loaded for the call only: its tables leave the
-    # heap with it.
-    import sys
-
+    # heap with it (and so does mailer.mime, which it uses).
     from mailer import schema
 
     try:
         return getattr(schema, fn)(arg)
     finally:
-        import mailer
-
-        del sys.modules["mailer.schema"]
-        del mailer.schema
+        unload("schema")
+        unload("mime")
 
 
 def check(raw, bad=()):
