@@ -71,6 +71,14 @@ def test_defaults(tmp_path):
             "timeout_s": 10,
             "deadline_s": None,
             "ehlo_name": "",
+            "oauth2": {
+                "token_url": "",
+                "client_id": "",
+                "client_secret": "",
+                "refresh_token": "",
+                "scope": "",
+                "ca_file": "",
+            },
         },
         "mail": {"from": "board@example.com", "to": [], "subject_prefix": ""},
         "wifi": {"ssid": "", "password": ""},
@@ -104,7 +112,7 @@ def test_defaults(tmp_path):
         (merged(smtp={"verify": "none"}), "smtp.verify: must be one of ca, pin, off, not none"),
         (
             merged(smtp={"mechanisms": ["PLAIN", "NTLM"]}),
-            "smtp.mechanisms: must be one of CRAM-MD5, PLAIN, LOGIN, not NTLM",
+            "smtp.mechanisms: must be one of OAUTHBEARER, XOAUTH2, CRAM-MD5, PLAIN, LOGIN, not NTLM",
         ),
         (merged(smtp={"mechanisms": "PLAIN"}), "smtp.mechanisms: must be a list of strings"),
         (merged(smtp={"mechanisms": []}), "smtp.mechanisms: missing"),

@@ -301,7 +301,7 @@ def test_wrap_fits_16_columns():
         assert "".join(lines).replace(" ", "") == text.replace(" ", "")
     assert status.wrap("SMTP authentication failed") == ["SMTP", "authentication", "failed"]
     assert max(len(status.wrap(t)) for t in MEANINGS) <= 4  # the display's 4 rows
-    assert len(CODES) == 15 and "?" not in MEANINGS
+    assert len(CODES) == 16 and "?" not in MEANINGS
 
 
 # The display sink on the Unix port, on the simulated board's ssd1306: the buffer equals a reference drawn

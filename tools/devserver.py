@@ -1,6 +1,7 @@
 # Dev/test mail server (CPython, aiosmtpd) on 127.0.0.1: STARTTLS offered and required before
 # AUTH/MAIL (or not offered at all), AUTH PLAIN/LOGIN/CRAM-MD5 against a user table, PIPELINING
-# advertised, a SIZE limit, and a second listener with implicit TLS (RFC 8314). Every message is
+# advertised, a SIZE limit, XOAUTH2 and OAUTHBEARER (RFC 7628) against a token check when given
+# one, and a second listener with implicit TLS (RFC 8314). Every message is
 # recorded with its envelope, whether TLS was on, the authenticated user and mechanism.
 #
 # In-process: DevServer(certs, users={...}).start() ... .stop()  (ports chosen free).
@@ -10,6 +11,8 @@
 #          how to send, serves until Ctrl-C or SIGTERM
 #       .venv/bin/python -m tools.devserver --show DIR/mail -> the summary of every message there
 import argparse
+import base64
+import binascii
 import email.parser
 import email.policy
 import hashlib
@@ -31,6 +34,9 @@ if __package__ in (None, ""):  # run as a script: make `tools` importable
 from tools.certs import kept_or_made, server_context  # noqa: E402
 
 MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
+OAUTH_MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
+# RFC 7628 3.2.2: the failure challenge, the JSON Google's XOAUTH2 sends too.
+BEARER_FAILURE = {"status": "invalid_token", "schemes": "bearer", "scope": "https://mail.google.com/"}
 DEFAULT_SIZE = 33554432  # aiosmtpd's default SIZE (32 MiB)
 
 
@@ -45,10 +51,11 @@ class Handler:
     """aiosmtpd handler. Beware: aiosmtpd treats every attribute named auth_* as an AUTH
     mechanism and every handle_* as a hook."""
 
-    def __init__(self, users, pipelining, on_message):
+    def __init__(self, users, pipelining, on_message, bearer=None):
         self.users = users  # {"user": "password"}
         self.pipelining = pipelining
         self.on_message = on_message
+        self.bearer = bearer  # callable(user, token) -> bool, for XOAUTH2 and OAUTHBEARER
 
     def authenticate(self, server, session, envelope, mechanism, auth_data):
         # For PLAIN and LOGIN. handled=False makes aiosmtpd send the 535 itself; handled=True
@@ -73,6 +80,39 @@ class Handler:
             hmac.new(password.encode(), challenge.encode(), hashlib.md5).hexdigest(), digest
         )
         return AuthResult(success=ok, handled=False, auth_data=_Login(user, "CRAM-MD5"))
+
+    async def _bearer(self, server, args, mechanism):
+        # The initial response (or, without one, the answer to an empty challenge) holds the
+        # user and "auth=Bearer TOKEN" between ^A separators. A refused token gets the JSON
+        # failure challenge; the client's answer (^A, or an empty line) then gets the 535.
+        try:
+            blob = base64.b64decode(args[1], validate=True) if len(args) > 1 else await server.challenge_auth(b"")
+        except binascii.Error:
+            return AuthResult(success=False, handled=False, message="501 5.5.2 Can't decode base64")
+        if blob is MISSING:
+            return AuthResult(success=False, handled=True)
+        fields = blob.split(b"\x01")
+        if mechanism == "OAUTHBEARER":
+            gs2, _, rest = fields[0].partition(b",a=")
+            user = rest.rstrip(b",").replace(b"=2C", b",").replace(b"=3D", b"=")
+        else:
+            user = fields[0][5:] if fields[0][:5] == b"user=" else b""
+        auth = [f[12:] for f in fields if f[:12] == b"auth=Bearer "]
+        user = user.decode("utf-8", "replace")
+        if auth and self.bearer(user, auth[0].decode("ascii", "replace")):
+            return AuthResult(success=True, handled=False, auth_data=_Login(user, mechanism))
+        failure = json.dumps(BEARER_FAILURE).encode()
+        if await server.challenge_auth(failure) is MISSING:
+            return AuthResult(success=False, handled=True)
+        return AuthResult(success=False, handled=False)
+
+    @auth_mechanism("XOAUTH2")
+    async def auth_XOAUTH2(self, server, args):
+        return await self._bearer(server, args, "XOAUTH2")
+
+    @auth_mechanism("OAUTHBEARER")
+    async def auth_OAUTHBEARER(self, server, args):
+        return await self._bearer(server, args, "OAUTHBEARER")
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         # aiosmtpd reads pipelined commands in order but does not say so (RFC 2920).
@@ -126,7 +166,9 @@ class _Controller(Controller):
 class DevServer:
     """The dev mail server, in-process (two listener threads). .messages is the list of records
     (dicts: mail_from, rcpt_tos, mail_options, content bytes, tls, tls_version, user, mechanism,
-    ehlo); on_message, when given, is called with each record as well."""
+    ehlo); on_message, when given, is called with each record as well. bearer, when given,
+    checks the tokens of XOAUTH2 and OAUTHBEARER (callable(user, token) -> bool), which the
+    server then offers when `mechanisms` names them."""
 
     def __init__(
         self,
@@ -144,12 +186,13 @@ class DevServer:
         cert="server",
         client_ca=False,
         on_message=None,
+        bearer=None,
     ):
         self.certs = certs
         self.users = dict(users or {})
         self.messages = []
         self._on_message = on_message
-        self.handler = Handler(self.users, pipelining, self._record)
+        self.handler = Handler(self.users, pipelining, self._record, bearer)
         ctx = server_context(certs, cert, client_ca)
         common = dict(
             hostname="127.0.0.1",
@@ -157,7 +200,9 @@ class DevServer:
             authenticator=self.handler.authenticate,
             auth_required=auth_required,
             data_size_limit=size or None,
-            auth_exclude_mechanism=[m for m in MECHANISMS if m not in mechanisms],
+            auth_exclude_mechanism=[
+                m for m in MECHANISMS + OAUTH_MECHANISMS if m not in mechanisms or m in OAUTH_MECHANISMS and not bearer
+            ],
         )
         self._starttls = _Controller(
             self.handler,

@@ -34,7 +34,7 @@ def _args(argv):
     return out
 
 
-def _adeliver(cfg, msg, log):
+def _adeliver(cfg, msg, log, path):
     # The awaitable send beside a 10 ms ticker task: "ticks N" tells that the loop kept running.
     import asyncio
 
@@ -49,7 +49,7 @@ def _adeliver(cfg, msg, log):
 
     async def both():
         t = asyncio.create_task(ticker())
-        res = await aclient.adeliver(cfg, [msg], log)
+        res = await aclient.adeliver(cfg, [msg], log, path)
         t.cancel()
         return res[0]
 
@@ -88,9 +88,10 @@ def main(argv):
         )
         log = print if a.get("verbose") else None
         if a.get("asyncio"):
-            res = _adeliver(cfg, msg, log)
+            res = _adeliver(cfg, msg, log, path)
         else:
-            res = client.deliver(cfg, [msg], log=log)[0]
+            # The path: where a rotated OAuth refresh token is saved.
+            res = client.deliver(cfg, [msg], log=log, settings_path=path)[0]
     except MailError as e:
         res = client.Result("", error=e)
     except Exception as e:  # the board never dies with a traceback: it shows #869

@@ -5,6 +5,10 @@
     python -m tools.settings show FILE              the settings as loaded, passwords as ***
     python -m tools.settings push FILE [--port PORT] [--resume]
                                                     check, then copy to the board's /settings.json
+    python -m tools.settings oauth FILE --provider microsoft|google --client-id ID --user ADDR
+                                    [--client-secret S] [--tenant T] [--device-url U --token-url U]
+                                    [--ca CAFILE]   the provider's device-code sign-in, once, on
+                                                    this machine: the refresh token into FILE
 
 Exit status: 0 good, 1 bad settings (or push failed), 2 usage.
 """
@@ -12,8 +16,13 @@ Exit status: 0 good, 1 bad settings (or push failed), 2 usage.
 import argparse
 import json
 import os
+import ssl
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "firmware"))
@@ -195,6 +204,118 @@ def cmd_push(a):
     return 1 if subprocess.run(push_argv(a.file, a.port, a.resume, ca)).returncode else 0
 
 
+# OAuth 2.0 providers (device authorization grant, RFC 8628): endpoints, the scope that allows
+# SMTP (and a refresh token: offline_access), the SMTP server, the mechanisms it takes.
+PROVIDERS = {
+    "microsoft": {
+        "device_url": "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/devicecode",
+        "token_url": "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
+        "scope": "https://outlook.office.com/SMTP.Send offline_access",
+        "smtp": ("smtp.office365.com", 587),
+        "mechanisms": ["XOAUTH2"],
+    },
+    "google": {
+        "device_url": "https://oauth2.googleapis.com/device/code",
+        "token_url": "https://oauth2.googleapis.com/token",
+        "scope": "https://mail.google.com/",
+        "smtp": ("smtp.gmail.com", 587),
+        "mechanisms": ["OAUTHBEARER", "XOAUTH2"],
+    },
+}
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+class OAuthError(Exception):
+    pass
+
+
+def _post(url, fields, ctx):
+    # (HTTP status, JSON object) of a form POST over verified HTTPS.
+    data = urllib.parse.urlencode({k: v for k, v in fields.items() if v}).encode()
+    req = urllib.request.Request(url, data, {"Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30, context=ctx) as r:
+            return r.status, json.loads(r.read(65536))
+    except urllib.error.HTTPError as e:
+        try:
+            return e.code, json.loads(e.read(65536))
+        except ValueError:
+            return e.code, {}
+
+
+def device_flow(device_url, token_url, client_id, scope, client_secret="", ca=None, out=print, sleep=time.sleep):
+    """RFC 8628: ask for a device code, show the user where to sign in, poll the token endpoint
+    (honouring interval and slow_down) until the sign-in is done; returns the token response.
+    OAuthError when the provider refuses or the code expires. ca: a CA file instead of the system's."""
+    ctx = ssl.create_default_context(cafile=ca)
+    status, d = _post(device_url, {"client_id": client_id, "scope": scope}, ctx)
+    if status != 200 or "device_code" not in d:
+        raise OAuthError("device authorization refused: HTTP %d %s" % (status, d.get("error", "")))
+    # Google names it verification_url; RFC 8628 3.2 verification_uri.
+    out(
+        "To sign in, open %s and enter the code %s"
+        % (d.get("verification_uri") or d.get("verification_url"), d["user_code"])
+    )
+    interval = int(d.get("interval", 5))
+    left = int(d.get("expires_in", 900))
+    while left > 0:
+        sleep(interval)
+        left -= interval
+        fields = {"grant_type": DEVICE_GRANT, "device_code": d["device_code"], "client_id": client_id}
+        fields["client_secret"] = client_secret
+        status, t = _post(token_url, fields, ctx)
+        err = t.get("error")
+        if status == 200 and t.get("refresh_token"):
+            return t
+        if err == "slow_down":  # RFC 8628 3.5: 5 seconds more from now on
+            interval += 5
+        elif err != "authorization_pending":
+            raise OAuthError("token endpoint: HTTP %d %s" % (status, err or "no refresh_token"))
+    raise OAuthError("the device code expired before the sign-in was done")
+
+
+def oauth_settings(path, provider, user, client_id, client_secret, refresh_token, token_url, scope):
+    """The settings file `path` (the example when missing) set up for OAuth with this provider
+    and refresh token, checked and saved stamped (the old file kept as the backup)."""
+    p = PROVIDERS[provider]
+    cfg = _read(path) if os.path.exists(path) else json.loads(json.dumps(EXAMPLE))
+    if not os.path.exists(path):
+        cfg["mail"]["from"] = user
+    smtp = cfg.setdefault("smtp", {})
+    smtp["host"], smtp["port"] = p["smtp"]
+    smtp.update(
+        {"tls": "required", "auth": "log_on_using", "user": user, "password": "", "mechanisms": p["mechanisms"]}
+    )
+    smtp["oauth2"] = dict(
+        smtp.get("oauth2") or {},
+        token_url=token_url,
+        client_id=client_id,
+        client_secret=client_secret,
+        refresh_token=refresh_token,
+        scope=scope,
+    )
+    settings.save(cfg, path)
+
+
+def cmd_oauth(a):
+    p = PROVIDERS[a.provider]
+    device_url = a.device_url or p["device_url"].format(tenant=a.tenant)
+    token_url = a.token_url or p["token_url"].format(tenant=a.tenant)
+    try:
+        t = device_flow(device_url, token_url, a.client_id, p["scope"], a.client_secret, a.ca)
+        oauth_settings(
+            a.file, a.provider, a.user, a.client_id, a.client_secret, t["refresh_token"], token_url, p["scope"]
+        )
+    except (OAuthError, OSError) as e:
+        print("%s: %s" % (a.file, e))
+        return 1
+    except MailError as e:
+        print("%s: %s" % (a.file, e.line()))
+        return 1
+    print("%s: refresh token written (smtp.oauth2, %s); `check` and `push` it" % (a.file, ", ".join(p["mechanisms"])))
+    return 0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m tools.settings", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -211,8 +332,20 @@ def main(argv=None):
         if name == "push":
             s.add_argument("--port", default="auto", help="mpremote device (default: auto)")
             s.add_argument("--resume", action="store_true", help="no soft reset (Unix-port board)")
+    o = sub.add_parser("oauth", help="sign in once with the provider's device code; refresh token into FILE")
+    o.add_argument("file")
+    o.add_argument("--provider", required=True, choices=sorted(PROVIDERS))
+    o.add_argument("--client-id", required=True, help="the application (client) id registered with the provider")
+    o.add_argument(
+        "--client-secret", default="", help="Google's desktop client has one; Microsoft's public client none"
+    )
+    o.add_argument("--user", required=True, help="the mailbox the board sends as (smtp.user)")
+    o.add_argument("--tenant", default="organizations", help="Microsoft: tenant id or domain (default organizations)")
+    o.add_argument("--device-url", help="the device authorization endpoint, instead of the provider's")
+    o.add_argument("--token-url", help="the token endpoint, instead of the provider's")
+    o.add_argument("--ca", help="CA file to verify the endpoints with, instead of the system's")
     a = p.parse_args(argv)
-    return {"new": cmd_new, "check": cmd_check, "show": cmd_show, "push": cmd_push}[a.cmd](a)
+    return {"new": cmd_new, "check": cmd_check, "show": cmd_show, "push": cmd_push, "oauth": cmd_oauth}[a.cmd](a)
 
 
 if __name__ == "__main__":

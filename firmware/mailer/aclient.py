@@ -48,10 +48,11 @@ async def asession(c, log=None):
     return c.on(conn, log)
 
 
-async def adeliver(cfg, messages, log=None):
-    """client.deliver(cfg, messages, log), awaitable: one Result per message, never raises."""
+async def adeliver(cfg, messages, log=None, settings_path=None):
+    """client.deliver(cfg, messages, log, settings_path), awaitable: one Result per message,
+    never raises."""
     try:
-        c = client.Client(cfg)
+        c = client.Client(cfg, settings_path)
     except Exception as e:
         err = client._error(e, "settings")
         return [client.Result(m.message_id, error=err) for m in messages]

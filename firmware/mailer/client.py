@@ -34,14 +34,14 @@ class Result:
         return self.error.line()
 
 
-def load_ca(path):
-    """The CA certificate file smtp.ca_file names, as DER."""
+def load_ca(path, name="smtp.ca_file"):
+    """The CA certificate file `name` (a settings key) names, as DER."""
     # Mbed TLS takes DER only; accept PEM too by decoding the base64 body.
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError:
-        raise MailError(SETTINGS, "smtp.ca_file: cannot read " + path) from None
+        raise MailError(SETTINGS, name + ": cannot read " + path) from None
     if data[:10] == b"-----BEGIN":
         body = b"".join(ln for ln in data.split(b"\n") if ln and ln[:5] != b"-----")
         data = binascii.a2b_base64(body)
@@ -57,9 +57,10 @@ def _account(group):
 
 class Client:
     """The settings (a loaded settings dict) resolved for sending; the CA file is read here,
-    once. deliver() may be called any number of times."""
+    once. deliver() may be called any number of times. settings_path: the file the settings
+    came from, where a rotated OAuth refresh token is saved (None: kept in RAM only)."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, settings_path=None):
         smtp = cfg["smtp"]
         self.host = smtp["host"]
         self.port = smtp["port"]
@@ -70,6 +71,22 @@ class Client:
         verify = "off" if self.tls == "off" else smtp["verify"]
         # (verify, CA DER, pin): transport.TlsConfig's arguments, made into one by session().
         self.tls_args = (verify, load_ca(smtp["ca_file"]) if verify == "ca" else None, smtp["pin_sha256"])
+        # XOAUTH2/OAUTHBEARER: (smtp.oauth2, the token endpoint's TlsConfig arguments). Its
+        # certificate is checked as smtp.verify says (even with smtp.tls off: the refresh token
+        # goes there), or against smtp.oauth2.ca_file when set. The TokenSource, and with it the
+        # cached access token, is made by the first session() and kept for every deliver().
+        self.settings_path = settings_path
+        self.oauth = self.tokens = None
+        if "XOAUTH2" in smtp["mechanisms"] or "OAUTHBEARER" in smtp["mechanisms"]:
+            g = smtp["oauth2"]
+            if g["ca_file"]:
+                args = ("ca", load_ca(g["ca_file"], "smtp.oauth2.ca_file"), None)
+            elif verify == smtp["verify"]:
+                args = self.tls_args
+            else:
+                v = smtp["verify"]
+                args = (v, load_ca(smtp["ca_file"]) if v == "ca" else None, smtp["pin_sha256"])
+            self.oauth = (g, args)
         auth = smtp["auth"]
         inc = cfg["incoming"]
         self.user, self.password = _account(
@@ -109,13 +126,36 @@ class Client:
             from mailer import pop3
 
             pop3.pop_before_smtp(self.pop, self.timeout_ms, deadline, tls_cfg, self.allow_plain, log)
+        if self.oauth and not self.tokens:
+            from mailer.oauth2 import TokenSource
+
+            self.tokens = TokenSource(
+                self.oauth[0],
+                transport.TlsConfig(*self.oauth[1]),
+                self.timeout_ms,
+                self.deadline_ms,
+                self.settings_path,
+                server=(self.host, self.port),
+            )
+        if self.tokens:
+            self.tokens.log = log
         return deadline, tls_cfg
 
     def on(self, conn, log=None):
         """A Session with these settings on conn (transport.Conn or aconn.AConn), not opened."""
         from mailer.session import Session
 
-        return Session(conn, self.ehlo_name, self.tls, self.user, self.password, self.mechanisms, self.allow_plain, log)
+        return Session(
+            conn,
+            self.ehlo_name,
+            self.tls,
+            self.user,
+            self.password,
+            self.mechanisms,
+            self.allow_plain,
+            log,
+            self.tokens,
+        )
 
     def deliver(self, messages, log=None):
         """Send messages in one session; returns one Result per message, never raises."""
@@ -190,11 +230,11 @@ def _envelopes(caps, messages):
             yield e
 
 
-def deliver(cfg, messages, log=None):
-    """Client(cfg).deliver(messages, log): settings that cannot be resolved (a CA file that
-    cannot be read) give every message that Result too."""
+def deliver(cfg, messages, log=None, settings_path=None):
+    """Client(cfg, settings_path).deliver(messages, log): settings that cannot be resolved (a
+    CA file that cannot be read) give every message that Result too."""
     try:
-        c = Client(cfg)
+        c = Client(cfg, settings_path)
     except Exception as e:
         err = _error(e, "settings")
         return [Result(m.message_id, error=err) for m in messages]

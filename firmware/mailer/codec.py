@@ -153,8 +153,10 @@ def auth_plain(user, password):
     return b64(b"\0" + user + b"\0" + password)
 
 
-# Strongest first: CRAM-MD5 never reveals the password, PLAIN needs one round trip, LOGIN two.
-STRENGTH = (b"CRAM-MD5", b"PLAIN", b"LOGIN")
+# Strongest first: a short-lived bearer token (RFC 7628 OAUTHBEARER, then XOAUTH2, which
+# settings allow only with an smtp.oauth2 group) before any password; then CRAM-MD5, which never
+# reveals the password, PLAIN with one round trip, LOGIN with two.
+STRENGTH = (b"OAUTHBEARER", b"XOAUTH2", b"CRAM-MD5", b"PLAIN", b"LOGIN")
 
 
 def choose_mechanism(offered, allowed):

@@ -16,6 +16,7 @@ TLS_REQUIRED = const(862)  # encryption required but not available
 CERT = const(863)  # server certificate rejected
 TOO_LARGE = const(864)  # message too large
 OUTBOX_FULL = const(865)  # outbox full
+OAUTH = const(866)  # OAuth token refused (the refresh grant)
 INTERNAL = const(869)  # internal error
 
 

@@ -1,6 +1,6 @@
 # The meaning of each device error code (mailer.errors), as consoles and displays show it.
 # Each code's meaning, one line each: a single string costs a board one object, where a dict
-# of 15 strings costs 16 (the same table is in the README, with blink patterns).
+# of 16 strings costs 17 (the same table is in the README, with blink patterns).
 TEXTS = """
 801 Error communicating with the SMTP server
 802 SMTP server name cannot be resolved
@@ -16,5 +16,6 @@ TEXTS = """
 863 Server certificate rejected
 864 Message too large
 865 Outbox full
+866 OAuth token refused
 869 Internal error
 """

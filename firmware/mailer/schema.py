@@ -26,6 +26,15 @@ DEFAULTS = {
         "timeout_s": 10,
         "deadline_s": None,
         "ehlo_name": "",
+        # OAuth 2.0 (RFC 6749 6): the refresh grant that gives XOAUTH2/OAUTHBEARER their token.
+        "oauth2": {
+            "token_url": "",
+            "client_id": "",
+            "client_secret": "",
+            "refresh_token": "",
+            "scope": "",
+            "ca_file": "",
+        },
     },
     "mail": {"from": "", "to": [], "subject_prefix": ""},
     "wifi": {"ssid": "", "password": ""},
@@ -42,7 +51,8 @@ _RULES = {
     "smtp.port": (1, 65535),
     "smtp.tls": ("required", "opportunistic", "off", "implicit"),
     "smtp.auth": ("same_as_incoming", "log_on_using", "pop_before_smtp", "none"),
-    "smtp.mechanisms": ("CRAM-MD5", "PLAIN", "LOGIN"),
+    "smtp.mechanisms": ("OAUTHBEARER", "XOAUTH2", "CRAM-MD5", "PLAIN", "LOGIN"),
+    "smtp.oauth2.token_url": "https",
     "smtp.verify": ("ca", "pin", "off"),
     "smtp.pin_sha256": "sha256",
     "smtp.timeout_s": (1, 600),
@@ -111,9 +121,23 @@ def _check(key, v, default, bad):
                 bad.append(key + ": must be 64 hex digits (SHA-256 of the certificate)")
         elif x and rule == "ehlo" and not _ehlo_ok(x):
             bad.append(key + ": must be a domain or an address literal ([192.0.2.1])")
+        elif x and rule == "https" and not _https_ok(x):
+            bad.append(key + ": must be https://host[:port]/path")
         elif rule == "name" and (not x or "/" in x or "\\" in x or ".." in x):
             bad.append(key + ": must be a file name under boards/ without .json")
     return list(v) if type(v) is list else v
+
+
+def _https_ok(x):
+    # What mailer.oauth2 can POST to: TLS always (the form carries the refresh token), a host,
+    # an optional port, a path; no user info, no fragment.
+    if x[:8] != "https://":
+        return False
+    hostport, slash, _ = x[8:].partition("/")
+    host, colon, port = hostport.partition(":")
+    if not slash or not host or "@" in hostport or "#" in x or " " in x:
+        return False
+    return not colon or port.isdigit() and 0 < int(port) < 65536
 
 
 def _ehlo_ok(x):
@@ -135,7 +159,7 @@ def _ehlo_ok(x):
     return len(x) < 254
 
 
-DEPTH = 8  # a settings file nests 3 deep (the file, a group, a list)
+DEPTH = 8  # a settings file nests 3 deep (the file, a group, a list or smtp.oauth2)
 
 
 def scan(data):
@@ -192,6 +216,37 @@ def parse(data):
     return d, bad
 
 
+def _group(name, v, default, bad):
+    # A group (or smtp.oauth2 inside smtp) over its defaults, every value checked.
+    if not isinstance(v, dict):
+        bad.append(name + ": must be an object")
+        v = {}
+    for kk in sorted(v):
+        if kk not in default:
+            bad.append("%s.%s: unknown key" % (name, kk))
+    g = {}
+    for kk in sorted(default):
+        d = default[kk]
+        vv = v.get(kk, d)
+        g[kk] = _group(name + "." + kk, vv, d, bad) if type(d) is dict else _check(name + "." + kk, vv, d, bad)
+    return g
+
+
+def _oauth(smtp, bad):
+    # XOAUTH2/OAUTHBEARER log in as smtp.user with a token from the smtp.oauth2 group.
+    oauth = [m for m in smtp["mechanisms"] if m in ("OAUTHBEARER", "XOAUTH2")]
+    if not oauth:
+        return
+    why = " (needed when smtp.mechanisms lists %s)" % oauth[0]
+    if smtp["auth"] != "log_on_using":
+        bad.append('smtp.auth: must be "log_on_using"' + why)
+    elif not smtp["user"]:
+        bad.append("smtp.user: missing" + why)
+    for k in ("token_url", "client_id", "refresh_token"):
+        if not smtp["oauth2"][k]:
+            bad.append("smtp.oauth2.%s: missing%s" % (k, why))
+
+
 def build(raw):
     """(settings, [problems]): raw (a settings file's content) over DEFAULTS, every value
     checked; problems are "key: what", in the same order on every port."""
@@ -213,19 +268,12 @@ def build(raw):
         if type(default) is not dict:
             out[k] = _check(k, v, default, bad)
             continue
-        if not isinstance(v, dict):
-            bad.append(k + ": must be an object")
-            v = {}
-        for kk in sorted(v):
-            if kk not in default:
-                bad.append("%s.%s: unknown key" % (k, kk))
-        g = out[k] = {}
-        for kk in sorted(default):
-            g[kk] = _check(k + "." + kk, v.get(kk, default[kk]), default[kk], bad)
+        out[k] = _group(k, v, default, bad)
     for when, value, key in _NEEDS:
         if (value is None or _get(out, when) == value) and not _get(out, key):
             bad.append(key + ": missing" + (" (needed when %s is %s)" % (when, value) if value else ""))
     smtp = out["smtp"]
+    _oauth(smtp, bad)
     if smtp["auth"] != "log_on_using":
         # Ignored otherwise: no AUTH would go out, and the server's refusal would point nowhere.
         for k in ("user", "password"):

@@ -181,6 +181,10 @@ class Session:
         mech = codec.choose_mechanism(self.caps.get(b"AUTH", b""), self.mechanisms)
         if mech is None:
             raise MailError(AUTH, "no AUTH mechanism in common", retry=False)
+        if mech in (b"XOAUTH2", b"OAUTHBEARER"):
+            from mailer import oauth2  # only when the settings name an OAuth mechanism
+
+            return (yield from oauth2.login(self, mech))
         if mech == b"PLAIN":
             # RFC 4954 4: the initial response saves a round trip.
             yield self._cmd(b"AUTH PLAIN " + codec.auth_plain(self.user, self.password) + b"\r\n", "AUTH PLAIN ***")

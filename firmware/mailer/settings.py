@@ -1,5 +1,6 @@
 # Settings: one versioned JSON file on flash (README, "Settings reference"), saved atomically
-# with the previous file kept as a backup, and printed with every password as "***".
+# with the previous file kept as a backup, and printed with every secret (passwords, the OAuth
+# client secret and refresh token) as "***".
 #
 # Checking a file takes the schema's tables and code (mailer.schema), several KiB of a board's
 # heap when loaded from .mpy. So save() checks once and stamps the file: its first key holds
@@ -21,10 +22,12 @@ _MAX = const(16384)
 STAMP = "stamp"
 _HEAD = b'{"stamp": "'  # then 8 hex digits, then _SEP, then the rest of the object
 _SEP = b'", '
+# The keys whose values are secrets, in every group: shown as "***" when set.
+_SECRETS = ("password", "client_secret", "refresh_token")
 
 
 class Settings(dict):
-    # load()'s result (and its groups): a dict whose text form shows "***" for passwords.
+    # load()'s result (and its groups): a dict whose text form shows "***" for secrets.
     # On MicroPython dict(s) and {}.update(s) refuse a dict subclass: copy with items().
     def __repr__(self):
         return repr(redacted(self))
@@ -37,14 +40,15 @@ def _copy(d, hide, cls=dict):
     for k, v in d.items():
         if isinstance(v, dict):
             v = _copy(v, hide, cls)
-        elif hide and k == "password" and v:
+        elif hide and k in _SECRETS and v:
             v = "***"
         out[k] = v
     return out
 
 
 def redacted(d):
-    """Plain-dict copy of d with every non-empty password as "***"."""
+    """Plain-dict copy of d with every non-empty secret (password, client_secret,
+    refresh_token) as "***"."""
     return _copy(d, True)
 
 
