@@ -7,7 +7,7 @@
 import binascii
 
 from mailer.compat import Deadline
-from mailer.errors import AUTH, COMM, MEMORY, SETTINGS, TLS_REQUIRED, TOO_LARGE, MailError
+from mailer.errors import AUTH, COMM, MEMORY, OAUTH, SETTINGS, TLS_REQUIRED, TOO_LARGE, MailError
 
 # The EHLO name when smtp.ehlo_name is empty: a board has no domain of its own.
 EHLO_NAME = "mailer.local"
@@ -203,7 +203,7 @@ def _in_step(e):
     # failure, or bytes injected before TLS, the connection is only closed.
     if e.reply is not None:
         return not _closing(e)
-    return e.code in (SETTINGS, TOO_LARGE, AUTH, TLS_REQUIRED) and "injected" not in e.detail
+    return e.code in (SETTINGS, TOO_LARGE, AUTH, TLS_REQUIRED, OAUTH) and "injected" not in e.detail
 
 
 def _error(e, stage):
