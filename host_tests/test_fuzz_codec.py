@@ -6,7 +6,7 @@
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailer import codec
+from mailer import codec, handshake
 from mailer.errors import COMM, MailError
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -115,13 +115,13 @@ def test_well_formed_replies_survive_any_chunking(texts, sizes):
     st.lists(st.sampled_from(["CRAM-MD5", "PLAIN", "LOGIN", "XOAUTH2"]), max_size=4),
 )
 def test_capability_parser_and_mechanism_choice(lines, allowed):
-    caps = codec.parse_ehlo(codec.Reply(250, [b"host"] + lines))
+    caps = handshake.parse_ehlo(codec.Reply(250, [b"host"] + lines))
     assert len(caps) <= len(lines)
     for kw, params in caps.items():
         assert isinstance(kw, bytes) and isinstance(params, bytes) and kw == kw.upper()
-    mech = codec.choose_mechanism(caps.get(b"AUTH", b""), tuple(allowed))
+    mech = handshake.choose_mechanism(caps.get(b"AUTH", b""), tuple(allowed))
     assert mech is None or (
-        mech in codec.STRENGTH and mech.decode() in allowed and mech in caps[b"AUTH"].upper().split()
+        mech in handshake.STRENGTH and mech.decode() in allowed and mech in caps[b"AUTH"].upper().split()
     )
 
 

@@ -2,7 +2,7 @@
 import pytest
 from fakeconn import FakeConn, send
 
-from mailer import codec
+from mailer import codec, handshake
 from mailer.errors import AUTH, COMM, TLS_REQUIRED, TOO_LARGE, MailError
 from mailer.session import Session
 
@@ -12,7 +12,7 @@ EHLO_POST = (
     b"250-mail.example.com hello again\r\n250-PIPELINING\r\n250-SIZE 1000000\r\n"
     b"250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n"
 )
-PLAIN = codec.auth_plain(b"dev@example.com", b"s3cret")
+PLAIN = handshake.auth_plain(b"dev@example.com", b"s3cret")
 
 
 def session(script, **kw):
@@ -325,9 +325,9 @@ def test_stray_reply_between_unpipelined_commands():
     ],
 )
 def test_old_auth_spelling_and_extra_spaces_merge(lines, auth):
-    caps = codec.parse_ehlo(codec.Reply(250, [b"mx"] + lines))
+    caps = handshake.parse_ehlo(codec.Reply(250, [b"mx"] + lines))
     assert caps[b"AUTH"] == auth
-    assert codec.choose_mechanism(caps[b"AUTH"], ("LOGIN",)) == (b"LOGIN" if b"LOGIN" in auth.upper() else None)
+    assert handshake.choose_mechanism(caps[b"AUTH"], ("LOGIN",)) == (b"LOGIN" if b"LOGIN" in auth.upper() else None)
     assert b"AUTH=" not in b"".join(caps)
 
 

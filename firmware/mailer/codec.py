@@ -1,7 +1,6 @@
 # SMTP wire codec: pure functions and small state machines, bytes in and bytes out, no I/O.
-# RFC 5321 (SMTP), RFC 4954 (AUTH), RFC 2195 (CRAM-MD5), RFC 3463 (enhanced status codes).
-import binascii
-
+# RFC 5321 (SMTP), RFC 3463 (enhanced status codes). The opening's pieces (EHLO keywords, SASL)
+# are in mailer.handshake.
 from mailer.compat import const
 from mailer.errors import COMM, SETTINGS, MailError
 
@@ -118,54 +117,6 @@ class ReplyReader:
                 self.code = None
                 self.held = 0
                 return r
-
-
-def parse_ehlo(reply):
-    # RFC 5321 4.1.1.1: the first line greets, each further line is "KEYWORD [params]",
-    # words separated by spaces (servers put in more than one). Older servers announce AUTH
-    # as "AUTH=PLAIN LOGIN" (before RFC 2554 was final), often beside an "AUTH" line: a
-    # keyword given twice keeps the words of both.
-    caps = {}
-    for line in reply.lines[1:]:
-        kw, _, params = line.partition(b" ")
-        kw = kw.upper()
-        if kw[:5] == b"AUTH=":
-            kw, params = b"AUTH", kw[5:] + b" " + params
-        if kw in caps:
-            params = caps[kw] + b" " + params
-        caps[kw] = params.strip()
-    return caps
-
-
-def b64(data):
-    return binascii.b2a_base64(data)[:-1]
-
-
-def unb64(data):
-    try:
-        return binascii.a2b_base64(data)
-    except ValueError:
-        raise MailError(COMM, "challenge is not base64") from None
-
-
-def auth_plain(user, password):
-    # RFC 4616: authzid NUL authcid NUL passwd, sent as the initial response (RFC 4954 4).
-    return b64(b"\0" + user + b"\0" + password)
-
-
-# Strongest first: a short-lived bearer token (RFC 7628 OAUTHBEARER, then XOAUTH2, which
-# settings allow only with an smtp.oauth2 group) before any password; then CRAM-MD5, which never
-# reveals the password, PLAIN with one round trip, LOGIN with two.
-STRENGTH = (b"OAUTHBEARER", b"XOAUTH2", b"CRAM-MD5", b"PLAIN", b"LOGIN")
-
-
-def choose_mechanism(offered, allowed):
-    # offered: the EHLO AUTH parameter; allowed: mechanism names the settings permit.
-    names = offered.upper().split()
-    for mech in STRENGTH:
-        if mech in names and mech.decode() in allowed:
-            return mech
-    return None
 
 
 class DataEncoder:

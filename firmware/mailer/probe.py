@@ -9,7 +9,7 @@
 import binascii
 import hashlib
 
-from mailer import classify, codec, transport
+from mailer import classify, handshake, transport
 from mailer.client import Client
 from mailer.compat import Deadline
 from mailer.errors import MailError
@@ -120,19 +120,19 @@ def look(c, out):
             _tls(conn, out)
         s = Session(conn, c.ehlo_name, "opportunistic" if c.tls != "off" else "off")
         stage = "greeting"
-        out(stage, s.run(s.greet()).line())
+        out(stage, s.run(handshake.greet(s)).line())
         stage = "ehlo"
-        out(stage, _caps(s.run(s.ehlo())))
+        out(stage, _caps(s.run(handshake.ehlo(s))))
         if not conn.tls and c.tls != "off" and b"STARTTLS" in s.caps:
             stage = "starttls"
-            r = s.run(s.starttls())
+            r = s.run(handshake.starttls(s))
             out(stage, r.line())
             if r.code != 220:
                 raise classify.reply_error(stage, r)
             _tls(conn, out)
             out("ehlo", "after TLS: " + _caps(s.caps))
         offered = s.caps.get(b"AUTH", b"").decode()
-        mech = codec.choose_mechanism(s.caps.get(b"AUTH", b""), c.mechanisms)
+        mech = handshake.choose_mechanism(s.caps.get(b"AUTH", b""), c.mechanisms)
         out(
             "auth",
             "offered: %s; allowed: %s; would use: %s"

@@ -4,12 +4,12 @@
 # yields what it needs done (bytes to write, READ, TLS, TOKEN, FRESH, CLOSE) and is sent back
 # the answer. Session.run() drives them on a blocking connection (mailer.transport.Conn:
 # read, write, starttls(unread), password_allowed, close, .tls); an asyncio driver drives the
-# same generators on a stream. The steps, as CPython's smtplib has them: greet, ehlo, starttls,
-# login, open (the first four), send_many, quit; s.run(s.ehlo()) is smtplib's s.ehlo().
+# same generators on a stream. The steps: open (greeting, EHLO, STARTTLS, AUTH: one-time code,
+# in mailer.handshake), send_many, quit.
 # Replies the session did not want become device codes in mailer.classify, imported only then.
 from mailer import codec
-from mailer.compat import const
-from mailer.errors import AUTH, COMM, SETTINGS, TLS_REQUIRED, TOO_LARGE, MailError
+from mailer.compat import const, unload
+from mailer.errors import COMM, SETTINGS, TOO_LARGE, MailError
 
 # What a step asks of its driver (bytes: write them whole).
 READ = const(0)  # send back up to READ_SIZE bytes read, b"" when the server closed
@@ -121,91 +121,13 @@ class Session:
             raise _refused(stage, r)
         return r
 
-    def greet(self):
-        """The server's 220 greeting (RFC 5321 4.3.1)."""
-        return (yield from self._expect((220,), "greeting"))
-
-    def ehlo(self):
-        """EHLO (RFC 5321 4.1.1.1), HELO only when EHLO is not understood (a 5xx to it);
-        returns the capabilities ({} after HELO)."""
-        self.stage = "ehlo"
-        yield self._cmd(codec.command(b"EHLO", self.ehlo_name))
-        r = yield from self._reply()
-        if r.code == 250:
-            self.caps = codec.parse_ehlo(r)
-            return self.caps
-        if r.code < 500:
-            raise _refused("ehlo", r)
-        yield self._cmd(codec.command(b"HELO", self.ehlo_name))
-        yield from self._expect((250,), "ehlo")
-        self.caps = {}
-        return self.caps
-
     def open(self):
-        """greet, ehlo, starttls and login, as the TLS mode and credentials say."""
-        yield from self.greet()
-        yield from self.ehlo()
-        yield from self.starttls()
-        yield from self.login()
+        """The opening (mailer.handshake): greeting, EHLO, STARTTLS and AUTH as the TLS mode
+        and credentials say. Its module leaves the heap once the session is open."""
+        from mailer import handshake
 
-    def starttls(self):
-        """STARTTLS (RFC 3207) when the TLS mode asks for it and the connection is not TLS
-        yet, then EHLO again; returns the reply to STARTTLS, or None when none was sent."""
-        if self.tls_mode not in ("required", "opportunistic") or self.conn.tls:
-            return None
-        self.stage = "starttls"
-        if b"STARTTLS" not in self.caps:
-            if self.tls_mode == "required":
-                raise MailError(TLS_REQUIRED, "server does not offer STARTTLS", retry=False)
-            return None
-        yield self._cmd(b"STARTTLS\r\n")
-        r = yield from self._reply()
-        if r.code != 220:
-            if self.tls_mode == "required":
-                raise _refused("starttls", r)
-            return r  # opportunistic: go on in clear, as the seed's "allow SSL" does
-        self.stage = "handshake"
-        yield TLS
-        # RFC 3207 4.2: forget everything learned before TLS and ask again.
-        self.caps = {}
-        yield from self.ehlo()
-        return r
-
-    def login(self):
-        """AUTH (RFC 4954) with the strongest mechanism both sides allow; nothing without
-        credentials. The password goes in clear only when allow_plain_password says so."""
-        if self.user is None:
-            return
-        self.stage = "auth"
-        self.conn.password_allowed(self.allow_plain)
-        mech = codec.choose_mechanism(self.caps.get(b"AUTH", b""), self.mechanisms)
-        if mech is None:
-            raise MailError(AUTH, "no AUTH mechanism in common", retry=False)
-        if mech in (b"XOAUTH2", b"OAUTHBEARER"):
-            from mailer import oauth2  # only when the settings name an OAuth mechanism
-
-            return (yield from oauth2.login(self, mech))
-        if mech == b"PLAIN":
-            # RFC 4954 4: the initial response saves a round trip.
-            yield self._cmd(b"AUTH PLAIN " + codec.auth_plain(self.user, self.password) + b"\r\n", "AUTH PLAIN ***")
-        elif mech == b"LOGIN":
-            yield self._cmd(b"AUTH LOGIN " + codec.b64(self.user) + b"\r\n", "AUTH LOGIN ***")
-            yield from self._challenge()
-            yield self._cmd(codec.b64(self.password) + b"\r\n", "***")
-        else:
-            from mailer.cram import cram_md5  # only for servers that take it
-
-            yield self._cmd(b"AUTH CRAM-MD5\r\n")
-            r = yield from self._challenge()
-            yield self._cmd(cram_md5(self.user, self.password, r.lines[0]) + b"\r\n", "***")
-        yield from self._expect((235,), "auth")
-
-    def _challenge(self):
-        r = yield from self._reply()
-        if r.code != 334:
-            raise _refused("auth", r)
-        codec.unb64(r.lines[0])  # a challenge that is not base64 is a broken server
-        return r
+        yield from handshake.open(self)
+        unload("handshake")
 
     def send_many(self, envelopes, outs):
         """Messages given as (sender, recipients, chunks, size, eightbit, smtputf8, crlf), or

@@ -1,0 +1,163 @@
+# The opening of an SMTP session: the greeting, EHLO (RFC 5321 4.1.1.1), STARTTLS (RFC 3207)
+# and AUTH (RFC 4954), with the pure codec pieces only they use (the EHLO keywords, the SASL
+# responses, CRAM-MD5 of RFC 2195). Steps of mailer.session (generators on a Session s: they
+# yield what they need done). Session.open() imports this module and unloads it once the session
+# is open: its code is off the heap while the messages go out.
+import binascii
+import hashlib
+
+from mailer.codec import command
+from mailer.errors import AUTH, COMM, TLS_REQUIRED, MailError
+from mailer.session import TLS, _refused
+
+# Strongest first: a short-lived bearer token (RFC 7628 OAUTHBEARER, then XOAUTH2, which
+# settings allow only with an smtp.oauth2 group) before any password; then CRAM-MD5, which never
+# reveals the password, PLAIN with one round trip, LOGIN with two.
+STRENGTH = (b"OAUTHBEARER", b"XOAUTH2", b"CRAM-MD5", b"PLAIN", b"LOGIN")
+
+
+def parse_ehlo(reply):
+    # RFC 5321 4.1.1.1: the first line greets, each further line is "KEYWORD [params]",
+    # words separated by spaces (servers put in more than one). Older servers announce AUTH
+    # as "AUTH=PLAIN LOGIN" (before RFC 2554 was final), often beside an "AUTH" line: a
+    # keyword given twice keeps the words of both.
+    caps = {}
+    for line in reply.lines[1:]:
+        kw, _, params = line.partition(b" ")
+        kw = kw.upper()
+        if kw[:5] == b"AUTH=":
+            kw, params = b"AUTH", kw[5:] + b" " + params
+        if kw in caps:
+            params = caps[kw] + b" " + params
+        caps[kw] = params.strip()
+    return caps
+
+
+def choose_mechanism(offered, allowed):
+    # offered: the EHLO AUTH parameter; allowed: mechanism names the settings permit.
+    names = offered.upper().split()
+    for mech in STRENGTH:
+        if mech in names and mech.decode() in allowed:
+            return mech
+    return None
+
+
+def b64(data):
+    return binascii.b2a_base64(data)[:-1]
+
+
+def unb64(data):
+    try:
+        return binascii.a2b_base64(data)
+    except ValueError:
+        raise MailError(COMM, "challenge is not base64") from None
+
+
+def auth_plain(user, password):
+    # RFC 4616: authzid NUL authcid NUL passwd, sent as the initial response (RFC 4954 4).
+    return b64(b"\0" + user + b"\0" + password)
+
+
+def hmac_md5(key, msg):
+    # RFC 2104; MicroPython has no hmac module.
+    if len(key) > 64:
+        key = hashlib.md5(key).digest()
+    key = key + b"\0" * (64 - len(key))
+    inner = hashlib.md5(bytes(k ^ 0x36 for k in key) + msg).digest()
+    return hashlib.md5(bytes(k ^ 0x5C for k in key) + inner).digest()
+
+
+def cram_md5(user, password, challenge_b64):
+    # RFC 2195: "user hex(hmac_md5(password, challenge))", base64-encoded.
+    digest = binascii.hexlify(hmac_md5(password, unb64(challenge_b64)))
+    return b64(user + b" " + digest)
+
+
+def open(s):
+    """greet, ehlo, starttls and login, as the TLS mode and credentials say."""
+    yield from greet(s)
+    yield from ehlo(s)
+    yield from starttls(s)
+    yield from login(s)
+
+
+def greet(s):
+    """The server's 220 greeting (RFC 5321 4.3.1)."""
+    return (yield from s._expect((220,), "greeting"))
+
+
+def ehlo(s):
+    """EHLO (RFC 5321 4.1.1.1), HELO only when EHLO is not understood (a 5xx to it);
+    returns the capabilities ({} after HELO)."""
+    s.stage = "ehlo"
+    yield s._cmd(command(b"EHLO", s.ehlo_name))
+    r = yield from s._reply()
+    if r.code == 250:
+        s.caps = parse_ehlo(r)
+        return s.caps
+    if r.code < 500:
+        raise _refused("ehlo", r)
+    yield s._cmd(command(b"HELO", s.ehlo_name))
+    yield from s._expect((250,), "ehlo")
+    s.caps = {}
+    return s.caps
+
+
+def starttls(s):
+    """STARTTLS (RFC 3207) when the TLS mode asks for it and the connection is not TLS
+    yet, then EHLO again; returns the reply to STARTTLS, or None when none was sent."""
+    if s.tls_mode not in ("required", "opportunistic") or s.conn.tls:
+        return None
+    s.stage = "starttls"
+    if b"STARTTLS" not in s.caps:
+        if s.tls_mode == "required":
+            raise MailError(TLS_REQUIRED, "server does not offer STARTTLS", retry=False)
+        return None
+    yield s._cmd(b"STARTTLS\r\n")
+    r = yield from s._reply()
+    if r.code != 220:
+        if s.tls_mode == "required":
+            raise _refused("starttls", r)
+        return r  # opportunistic: go on in clear, as the seed's "allow SSL" does
+    s.stage = "handshake"
+    yield TLS
+    # RFC 3207 4.2: forget everything learned before TLS and ask again.
+    s.caps = {}
+    yield from ehlo(s)
+    return r
+
+
+def login(s):
+    """AUTH (RFC 4954) with the strongest mechanism both sides allow; nothing without
+    credentials. The password goes in clear only when allow_plain_password says so."""
+    if s.user is None:
+        return
+    s.stage = "auth"
+    s.conn.password_allowed(s.allow_plain)
+    mech = choose_mechanism(s.caps.get(b"AUTH", b""), s.mechanisms)
+    if mech is None:
+        raise MailError(AUTH, "no AUTH mechanism in common", retry=False)
+    if mech in (b"XOAUTH2", b"OAUTHBEARER"):
+        from mailer import oauth2  # only when the settings name an OAuth mechanism
+
+        return (yield from oauth2.login(s, mech))
+    if mech == b"PLAIN":
+        # RFC 4954 4: the initial response saves a round trip.
+        yield s._cmd(b"AUTH PLAIN " + auth_plain(s.user, s.password) + b"\r\n", "AUTH PLAIN ***")
+    elif mech == b"LOGIN":
+        yield s._cmd(b"AUTH LOGIN " + b64(s.user) + b"\r\n", "AUTH LOGIN ***")
+        yield from _challenge(s)
+        yield s._cmd(b64(s.password) + b"\r\n", "***")
+    else:
+        yield s._cmd(b"AUTH CRAM-MD5\r\n")
+        r = yield from _challenge(s)
+        yield s._cmd(cram_md5(s.user, s.password, r.lines[0]) + b"\r\n", "***")
+    yield from s._expect((235,), "auth")
+
+
+def _challenge(s):
+    r = yield from s._reply()
+    if r.code != 334:
+        raise _refused("auth", r)
+    unb64(r.lines[0])  # a challenge that is not base64 is a broken server
+    return r
