@@ -2,15 +2,11 @@
 # Retries and the outbox live above this (mailer.outbox); the wire lives below (session, codec).
 # Client is the one door from the settings to the wire: it reads the settings once, and the
 # transport, the session and POP3 get plain values (as mqtt_as copies its config once).
-# The session, the transport and the codec are imported by session(), when a send starts: an
-# idle board keeps that heap for its own program.
-import binascii
-
-from mailer.compat import Deadline
+# The session, the transport and the codec are imported by session(), when a send starts, and
+# the settings are resolved by mailer.resolve, loaded for that moment only: an idle board keeps
+# that heap for its own program.
+from mailer.compat import Deadline, unload
 from mailer.errors import AUTH, COMM, MEMORY, OAUTH, SETTINGS, TLS_REQUIRED, TOO_LARGE, MailError
-
-# The EHLO name when smtp.ehlo_name is empty: a board has no domain of its own.
-EHLO_NAME = "mailer.local"
 
 
 class Result:
@@ -34,71 +30,22 @@ class Result:
         return self.error.line()
 
 
-def load_ca(path, name="smtp.ca_file"):
-    """The CA certificate file `name` (a settings key) names, as DER."""
-    # Mbed TLS takes DER only; accept PEM too by decoding the base64 body.
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        raise MailError(SETTINGS, name + ": cannot read " + path) from None
-    if data[:10] == b"-----BEGIN":
-        body = b"".join(ln for ln in data.split(b"\n") if ln and ln[:5] != b"-----")
-        data = binascii.a2b_base64(body)
-    return data
-
-
-def _account(group):
-    # (user, password) as bytes, or (None, b"") for no AUTH.
-    if not group or not group["user"]:
-        return None, b""
-    return group["user"].encode(), group["password"].encode()
-
-
 class Client:
     """The settings (a loaded settings dict) resolved for sending; the CA file is read here,
     once. deliver() may be called any number of times. settings_path: the file the settings
     came from, where a rotated OAuth refresh token is saved (None: kept in RAM only)."""
 
     def __init__(self, cfg, settings_path=None):
-        smtp = cfg["smtp"]
-        self.host = smtp["host"]
-        self.port = smtp["port"]
-        self.tls = smtp["tls"]
-        self.timeout_ms = smtp["timeout_s"] * 1000
-        # smtp.deadline_s, or three read time-outs: the whole send, POP before SMTP included.
-        self.deadline_ms = (smtp["deadline_s"] or 3 * smtp["timeout_s"]) * 1000
-        verify = "off" if self.tls == "off" else smtp["verify"]
-        # (verify, CA DER, pin): transport.TlsConfig's arguments, made into one by session().
-        self.tls_args = (verify, load_ca(smtp["ca_file"]) if verify == "ca" else None, smtp["pin_sha256"])
-        # XOAUTH2/OAUTHBEARER: (smtp.oauth2, the token endpoint's TlsConfig arguments). Its
-        # certificate is checked as smtp.verify says (even with smtp.tls off: the refresh token
-        # goes there), or against smtp.oauth2.ca_file when set. The TokenSource, and with it the
-        # cached access token, is made by the first session() and kept for every deliver().
+        from mailer import resolve
+
+        try:
+            resolve.client(self, cfg)
+        finally:
+            unload("resolve")
+        # The TokenSource, and with it the cached access token, is made by the first session()
+        # and kept for every deliver().
         self.settings_path = settings_path
-        self.oauth = self.tokens = None
-        if "XOAUTH2" in smtp["mechanisms"] or "OAUTHBEARER" in smtp["mechanisms"]:
-            g = smtp["oauth2"]
-            if g["ca_file"]:
-                args = ("ca", load_ca(g["ca_file"], "smtp.oauth2.ca_file"), None)
-            elif verify == smtp["verify"]:
-                args = self.tls_args
-            else:
-                v = smtp["verify"]
-                args = (v, load_ca(smtp["ca_file"]) if v == "ca" else None, smtp["pin_sha256"])
-            self.oauth = (g, args)
-        auth = smtp["auth"]
-        inc = cfg["incoming"]
-        self.user, self.password = _account(
-            inc if auth == "same_as_incoming" else smtp if auth == "log_on_using" else None
-        )
-        self.mechanisms = smtp["mechanisms"]
-        self.allow_plain = smtp["allow_plain_password"]
-        self.ehlo_name = (smtp["ehlo_name"] or EHLO_NAME).encode()
-        # The seed's POP before SMTP: a POP3 login first opens the SMTP server to this address.
-        self.pop = None
-        if auth == "pop_before_smtp":
-            self.pop = (inc["host"], inc["port"], inc["tls"]) + _account(inc)
+        self.tokens = None
 
     def session(self, log=None):
         """A Session on a new connection (POP before SMTP done first, when set), not opened."""
