@@ -1,4 +1,5 @@
 # The mocked socket layer for host tests: scripted server bytes in, client bytes recorded.
+from mailer.dial import check_unread
 from mailer.errors import COMM, MailError
 from mailer.transport import Conn
 
@@ -42,7 +43,8 @@ class FakeConn(Conn):
         self.writes.append(bytes(data))
         self.written += data
 
-    def _handshake(self):
+    def starttls(self, unread=0):
+        check_unread(unread)  # the real check, as Conn.starttls makes it
         if self.handshake_error:
             raise self.handshake_error
         self.written += b"<TLS>"

@@ -12,7 +12,7 @@ import asyncio
 import errno
 import select
 
-from mailer import transport
+from mailer import dial, transport
 from mailer.compat import Deadline, const
 from mailer.errors import COMM, MailError
 
@@ -64,7 +64,7 @@ class AConn(transport.Conn):
             raise transport._error(e, what) from None
         if self.shaking:
             self.shaking = False
-            transport.check_pin(self.tls_cfg, self.leaf)
+            dial.check_pin(self.tls_cfg, self.leaf)
         return out
 
     async def read(self, n=512):
@@ -92,8 +92,8 @@ class AConn(transport.Conn):
         return len(getattr(self.reader, "_buffer", b""))
 
     async def starttls(self, unread=0):
-        transport.check_unread(unread + self._buffered())
-        ctx = transport.context(self.tls_cfg, self._keep_leaf)
+        dial.check_unread(unread + self._buffered())
+        ctx = dial.context(self.tls_cfg, self.keep_leaf)
         if _MP:
             try:
                 self.sock = ctx.wrap_socket(self.sock, server_hostname=self.host, do_handshake_on_connect=False)
@@ -117,7 +117,7 @@ class AConn(transport.Conn):
                     self.leaf = self.writer.get_extra_info("ssl_object").getpeercert(True)
                 except ValueError as e:
                     raise transport._error(e, "tls") from None
-                transport.check_pin(self.tls_cfg, self.leaf)
+                dial.check_pin(self.tls_cfg, self.leaf)
         self.tls = self.fresh = True
 
     def close(self):
@@ -133,7 +133,7 @@ async def connect(host, port, timeout_ms, deadline, tls_cfg, implicit_tls=False)
     """An AConn to host:port, its connect bounded by the time-out and the deadline, over TLS
     at once when implicit_tls. Name resolution blocks, as in mqtt_as: getaddrinfo has no
     non-blocking form on MicroPython."""
-    sock = transport.start_connect(host, port)
+    sock = dial.start_connect(host, port)
     p = select.poll()
     p.register(sock, select.POLLOUT)
     limit = Deadline(max(0, min(timeout_ms, deadline.left_ms())))
@@ -141,7 +141,7 @@ async def connect(host, port, timeout_ms, deadline, tls_cfg, implicit_tls=False)
     while not ev and not limit.expired():
         await _sleep_ms(_POLL_MS)
         ev = p.poll(0)
-    transport.connected(sock, ev, host, port)
+    dial.connected(sock, ev, host, port)
     conn = AConn(sock, host, timeout_ms, deadline, tls_cfg)
     try:
         await conn._streams()

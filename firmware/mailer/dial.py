@@ -1,0 +1,158 @@
+# Opening a connection, one-time code loaded for that moment only (transport.connect and
+# Conn.starttls import it and unload it after): the name lookup, the non-blocking connect, the
+# TLS context, the handshake and the pin. Shared with the asyncio connection (mailer.aconn).
+import binascii
+import errno
+import hashlib
+import socket
+
+import select
+
+from mailer import compat
+from mailer.compat import const
+from mailer.errors import CERT, CLOCK, COMM, RESOLVE, TLS_REQUIRED, MailError
+from mailer.transport import Conn, _error
+
+try:
+    import tls
+
+    _CPYTHON = False
+except ImportError:  # CPython: ssl has the same constants and SSLContext
+    import ssl as tls  # type: ignore[no-redef]
+
+    _CPYTHON = True
+
+_IPPROTO_TCP = const(6)
+_TCP_NODELAY = const(1)
+
+
+def check_unread(unread):
+    # unread: bytes the protocol's reader holds past the server's go-ahead (STARTTLS 220,
+    # STLS +OK). Sent in clear before the handshake, they would be read as if they came
+    # over TLS (response injection, CVE-2021-22947 class; RFC 3207 5): stop.
+    if unread:
+        raise MailError(TLS_REQUIRED, "data injected before TLS handshake", retry=False)
+
+
+def context(cfg, keep_leaf):
+    """The SSLContext for cfg (a TlsConfig); keep_leaf(cert, depth) is Mbed TLS's verify
+    callback that keeps the server's certificate for the pin. Shared by the blocking and the
+    asyncio connection (mailer.aconn)."""
+    if cfg.verify == "ca" and not compat.clock_ok():
+        raise MailError(CLOCK, "clock not set: certificate dates cannot be checked")
+    ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
+    try:
+        if cfg.verify == "ca":
+            ctx.verify_mode = tls.CERT_REQUIRED
+            if _CPYTHON:
+                ctx.load_verify_locations(cadata=cfg.cadata)
+            else:  # tls takes the DER as its one argument
+                ctx.load_verify_locations(cfg.cadata)
+        elif _CPYTHON:
+            ctx.check_hostname = False  # CPython wants this before CERT_NONE
+            ctx.verify_mode = tls.CERT_NONE
+        else:
+            # The TLS socket has no getpeercert(): keep the certificate as it goes by. Mbed
+            # TLS calls the callback only while it verifies, so verify, optionally: the
+            # callback's 0 clears every flag, and the pin (or nothing) decides.
+            ctx.verify_mode = tls.CERT_OPTIONAL
+            ctx.verify_callback = keep_leaf
+    except (OSError, ValueError) as e:
+        raise _error(e, "tls") from None
+    return ctx
+
+
+def check_pin(cfg, leaf):
+    """#863 unless the server's certificate (DER) is the pinned one, when cfg has a pin."""
+    if cfg.pin:
+        got = binascii.hexlify(hashlib.sha256(leaf or b"").digest()).decode()
+        if got != cfg.pin:
+            raise MailError(CERT, "certificate fingerprint differs from the pinned one")
+
+
+def start_connect(host, port):
+    """A non-blocking TCP socket whose connect has started (on ESP32 a blocking connect()
+    ignores settimeout): the caller waits for POLLOUT, then calls connected()."""
+    try:
+        ai = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
+    except OSError as e:
+        raise MailError(RESOLVE, "%s: %s" % (host, e)) from None
+    sock = socket.socket(ai[0], socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        try:
+            sock.connect(ai[-1])
+        except OSError as e:
+            if e.args[0] not in (errno.EINPROGRESS, errno.EAGAIN):
+                raise
+    except OSError as e:
+        sock.close()
+        raise _error(e, "connect") from None
+    return sock
+
+
+def connected(sock, ev, host, port):
+    """The verdict on a connect: ev, what poll() gave for POLLOUT ([] when it timed out).
+    Closes the socket on a failure."""
+    err = None
+    if not ev:
+        err = "connect to %s:%d timed out"
+    elif ev[0][1] & (select.POLLERR | select.POLLHUP):
+        err = "connection to %s:%d refused"
+    if err:
+        sock.close()
+        raise MailError(COMM, err % (host, port))
+    try:
+        # Small flights are written whole; Nagle would only add delayed-ACK stalls.
+        sock.setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)
+    except OSError:
+        pass  # not every port has it; a missing option costs latency, not correctness
+
+
+def upgrade(conn, unread=0):
+    """Upgrade conn (a transport.Conn) to TLS in place: the injection check, the handshake, the
+    pin."""
+    check_unread(unread)
+    ctx = conn.ctx or context(conn.tls_cfg, conn.keep_leaf)
+    conn.ctx = None
+    conn._arm()
+    try:
+        conn.sock = ctx.wrap_socket(conn.raw, server_hostname=conn.host)
+    except (OSError, ValueError) as e:
+        raise _error(e, "tls") from None
+    # recv() returns what has arrived, where read(n) may wait for all n. MicroPython's TLS
+    # socket has recv() and sendall() only when built with DTLS (as the Unix port is);
+    # without them its read() and write() are the stream ones.
+    conn.recv = getattr(conn.sock, "recv", None)
+    if _CPYTHON:
+        # CPython's wrap_socket detaches the plain socket: time-outs go on the TLS one.
+        conn.raw = conn.sock
+        conn.leaf = conn.sock.getpeercert(True)
+    conn.tls = conn.fresh = True
+    check_pin(conn.tls_cfg, conn.leaf)
+
+
+def connect(host, port, timeout_ms, deadline, tls_cfg, implicit_tls=False):
+    # Non-blocking connect with poll, bounded by the time-out and the deadline.
+    sock = start_connect(host, port)
+    p = select.poll()
+    p.register(sock, select.POLLOUT)
+    connected(sock, p.poll(max(0, min(timeout_ms, deadline.left_ms()))), host, port)
+    sock.setblocking(True)
+    conn = Conn(sock, host, timeout_ms, deadline, tls_cfg)
+    if implicit_tls or tls_cfg.verify != "off":
+        # The TLS context (about 1.8 KB in one piece on a 32-bit board) is made now, in a heap
+        # swept clean before the send's modules load, not at STARTTLS in a fragmented one
+        # (32-bit: one message then needs 2 KiB less heap). A failure to make it (the clock,
+        # #843) is left for the handshake, where the session reports it.
+        try:
+            conn.ctx = context(tls_cfg, conn.keep_leaf)
+        except MailError:
+            pass
+    if implicit_tls:
+        try:
+            upgrade(conn)
+        except Exception:
+            conn.close()
+            raise
+    return conn
