@@ -17,7 +17,7 @@ help:
 	@echo "make devserver   a local mail server on 127.0.0.1:2525, with a ready settings file"
 	@echo "make send SETTINGS=file TO=addr [SUBJECT=..] [BODY=..] [ATTACH=a,b] [CC=..] [BCC=..] [VERBOSE=1]"
 	@echo "make probe SETTINGS=file    what the server offers, its certificate, the verdict"
-	@echo "make deploy PORT=/dev/ttyUSB0 BOARD=name [SETTINGS=file]    put the firmware on a board"
+	@echo "make deploy PORT=/dev/ttyUSB0 BOARD=name [SETTINGS=file] [ASYNCIO=1]    put the firmware on a board"
 	@echo "make simboard    the Unix port as a board on a pseudo-terminal"
 	@echo "make dist        .mpy files and a package.json for mpremote mip"
 	@echo "make bench       speed, round trips and heap figures"
@@ -77,8 +77,8 @@ send: venv
 
 # Deploy to a board (or the simulated one: PORT=<pty from make simboard> BOARD=unix).
 deploy: venv
-	@test -n "$(PORT)" -a -n "$(BOARD)" || { echo "usage: make deploy PORT=/dev/ttyUSB0 BOARD=esp32_devkitc [SETTINGS=file]"; exit 2; }
-	$(VPY) tools/deploy.py --port "$(PORT)" --board "$(BOARD)" $(if $(SETTINGS),--settings "$(SETTINGS)")
+	@test -n "$(PORT)" -a -n "$(BOARD)" || { echo "usage: make deploy PORT=/dev/ttyUSB0 BOARD=esp32_devkitc [SETTINGS=file] [ASYNCIO=1]"; exit 2; }
+	$(VPY) tools/deploy.py --port "$(PORT)" --board "$(BOARD)" $(if $(SETTINGS),--settings "$(SETTINGS)") $(if $(ASYNCIO),--asyncio)
 
 # The Unix port as a board on a pseudo-terminal, with a LittleFS2 flash image; mpremote reaches it.
 simboard: venv

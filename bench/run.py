@@ -336,8 +336,9 @@ def report(a, times, trips, heap, sizes, tls, rtt, ticker):
     total = sum(sizes.values())
     res["mpy_total_bytes"] = total
     rows.append((".mpy total (KiB, %d files)" % len(sizes), "%.1f" % (total / KIB), "-", "-"))
-    # What `make deploy` puts in /lib/mailer: not the probe unless asked for (deploy --probe).
-    board = sum(sizes[name[:-3] + ".mpy"] for _, name in mpbuild.board_files() if name != "main.py")
+    # What `make deploy` puts in /lib/mailer: not the probe unless asked for (deploy --probe), nor
+    # the asyncio modules unless the board runs on asyncio (or deploy --asyncio).
+    board = sum(sizes[name[:-3] + ".mpy"] for _, name in mpbuild.board_files(asyncio=False) if name != "main.py")
     res["mpy_board_bytes"] = board
     rows.append((".mpy deployed to a board (KiB)", "%.1f" % (board / KIB), "-", "-"))
 

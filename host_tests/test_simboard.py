@@ -115,6 +115,22 @@ def test_deploy_to_a_real_board_installs_ssd1306_only_for_a_display_and_resets(t
     assert [c.split(" resume ", 1)[1] for c in cmds[1:]] == ["reset"]
 
 
+def test_deploy_puts_the_asyncio_modules_only_on_a_board_that_runs_on_asyncio_or_asks(tmp_path, capsys, monkeypatch):
+    def copied(board, **kw):
+        deploy.deploy("/dev/ttyUSB0", board, dry=True, build=str(tmp_path / "build"), **kw)
+        cmd = capsys.readouterr().out.splitlines()[0]
+        return {os.path.basename(w) for w in cmd.split() if w.endswith(".mpy")}
+
+    plain = copied("esp32_devkitc")
+    assert "session.mpy" in plain and not plain & {"aapp.mpy", "aclient.mpy", "aconn.mpy"}
+    asked = copied("esp32_devkitc", asyncio=True)
+    assert asked - plain == {"aapp.mpy", "aclient.mpy", "aconn.mpy"}
+    # A board definition that says "asyncio": true gets them without being asked.
+    real = deploy.boardmod.load_board
+    monkeypatch.setattr(deploy.boardmod, "load_board", lambda *a: dict(real(*a), asyncio=True))
+    assert copied("esp32_devkitc") == asked
+
+
 def test_deploy_refuses_bad_settings_before_touching_the_board(tmp_path, certs):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"version": 1, "smtp": {"host": "h", "port": 0}, "mail": {"from": "a@b.c"}}))

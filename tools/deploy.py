@@ -4,7 +4,8 @@
 #   2. read the board's .mpy version (sys.implementation._mpy) and compile firmware/mailer
 #      with mpy-cross to it (refused when this mpy-cross writes another version), each file
 #      with -s so no host path is embedded (tools/mpbuild.py);
-#   3. copy the .mpy files to /lib/mailer (old ones removed first), main.py to /, the board
+#   3. copy the .mpy files to /lib/mailer (old ones removed first; the asyncio modules only for a
+#      board whose definition says "asyncio": true, or with --asyncio), main.py to /, the board
 #      definition to /board.json, and, when given, the settings to /settings.json with the CA
 #      file they name (a path relative to the settings file, copied beside it);
 #   4. install the micropython-lib packages the board needs (ssd1306 for a display);
@@ -87,7 +88,7 @@ def check_settings(path):
     return cfg, files
 
 
-def deploy(port, board_name, settings_path=None, dry=False, build=None, probe=False):
+def deploy(port, board_name, settings_path=None, dry=False, build=None, probe=False, asyncio=False):
     bdef = boardmod.load_board(board_name, os.path.join(ROOT, "boards"))
     copies = []
     if settings_path:
@@ -105,8 +106,10 @@ def deploy(port, board_name, settings_path=None, dry=False, build=None, probe=Fa
         simulated = platform == "linux"
     out = build or os.path.join(ROOT, "build", "deploy")
     shutil.rmtree(out, ignore_errors=True)
-    # The simulated board always gets the probe: it is where `make probe` runs on the port.
-    files = [f for f in mpbuild.board_files(probe or simulated) if f[1] != "main.py"]
+    # The simulated board always gets the probe (it is where `make probe` runs on the port) and
+    # the asyncio modules; a board gets those when its definition runs on asyncio or when asked.
+    with_async = asyncio or simulated or bool(bdef.get("asyncio"))
+    files = [f for f in mpbuild.board_files(probe or simulated, with_async) if f[1] != "main.py"]
     mpys = mpbuild.compile_files(out, files)
     args = [
         "exec",
@@ -147,9 +150,15 @@ def main(argv=None):
     ap.add_argument("--settings", help="settings file to copy as /settings.json")
     ap.add_argument("--dry-run", action="store_true", help="print the mpremote commands only")
     ap.add_argument("--probe", action="store_true", help="also deploy mailer.probe (3 KiB)")
+    ap.add_argument(
+        "--asyncio",
+        action="store_true",
+        help="also deploy the asyncio client and loop (aclient, aconn, aapp: 4.4 KiB) for a board "
+        'whose definition does not say "asyncio": true',
+    )
     a = ap.parse_args(argv)
     try:
-        n = deploy(a.port, a.board, a.settings, a.dry_run, probe=a.probe)
+        n = deploy(a.port, a.board, a.settings, a.dry_run, probe=a.probe, asyncio=a.asyncio)
     except (DeployError, MailError, OSError, ValueError) as e:
         print("deploy: %s" % e, file=sys.stderr)
         return 1

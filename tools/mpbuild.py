@@ -39,13 +39,19 @@ def mpy_version():
     return int(m.group(1)), int(m.group(2))
 
 
-def board_files(probe=False):
+# The asyncio client and board loop (README section 5): a board gets them when its definition
+# says "asyncio": true, or when asked (make deploy ASYNCIO=1); the blocking path never loads them.
+ASYNCIO_FILES = ("aapp.py", "aclient.py", "aconn.py")
+
+
+def board_files(probe=False, asyncio=True):
     """[(source, path on the board)]: firmware/mailer/*.py (mailer.probe only when asked for:
-    it is not on the send path) and main.py, as `make deploy` and `make dist` install them."""
+    it is not on the send path; the asyncio modules unless asyncio=False) and main.py, as
+    `make deploy` and `make dist` install them."""
     out = []
     for src in sorted(glob.glob(os.path.join(FIRMWARE, "mailer", "*.py"))):
         name = os.path.basename(src)
-        if name != "probe.py" or probe:
+        if (name != "probe.py" or probe) and (name not in ASYNCIO_FILES or asyncio):
             out.append((src, "mailer/" + name))
     return out + [(os.path.join(FIRMWARE, "main.py"), "main.py")]
 
