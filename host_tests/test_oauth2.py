@@ -8,7 +8,7 @@ import mpy
 import pytest
 from fakeconn import FakeConn
 
-from mailer import oauth2, schema, settings, transport
+from mailer import https, oauth2, schema, settings, transport
 from mailer.errors import COMM, OAUTH, SETTINGS, MailError
 
 SECRET = "client-S3cret/+&="
@@ -81,9 +81,9 @@ def test_abort_answers():
 
 
 def test_form_percent_encodes_and_leaves_out_empty_values():
-    body = oauth2.form((("grant_type", "refresh_token"), ("refresh_token", "a b&c=d+e/f~g.h_i-j"), ("x", "")))
+    body = https.form((("grant_type", "refresh_token"), ("refresh_token", "a b&c=d+e/f~g.h_i-j"), ("x", "")))
     assert body == b"grant_type=refresh_token&refresh_token=a%20b%26c%3Dd%2Be%2Ff~g.h_i-j"
-    assert oauth2.form((("scope", "\u00e9"),)) == b"scope=%C3%A9"
+    assert https.form((("scope", "\u00e9"),)) == b"scope=%C3%A9"
 
 
 @pytest.mark.parametrize(
@@ -99,7 +99,7 @@ def test_form_percent_encodes_and_leaves_out_empty_values():
     ],
 )
 def test_parse_response(buf, want):
-    assert oauth2.parse_response(buf) == want
+    assert https.parse_response(buf) == want
 
 
 @pytest.mark.parametrize(
@@ -115,21 +115,21 @@ def test_parse_response(buf, want):
 )
 def test_parse_response_refuses_what_is_not_one(buf, why):
     with pytest.raises(MailError) as e:
-        oauth2.parse_response(buf)
+        https.parse_response(buf)
     assert e.value.code == COMM and why in e.value.detail and e.value.retry
 
 
 def test_complete():
-    assert not oauth2.complete(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{")
-    assert oauth2.complete(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
-    assert not oauth2.complete(b"HTTP/1.1 200 OK\r\n\r\n{}")  # to the close
+    assert not https.complete(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{")
+    assert https.complete(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+    assert not https.complete(b"HTTP/1.1 200 OK\r\n\r\n{}")  # to the close
 
 
 def test_split_url():
-    assert oauth2.split_url(GROUP["token_url"]) == ("login.example.com", 8443, "/tenant/oauth2/v2.0/token")
-    assert oauth2.split_url("https://oauth2.googleapis.com/token") == ("oauth2.googleapis.com", 443, "/token")
+    assert https.split_url(GROUP["token_url"]) == ("login.example.com", 8443, "/tenant/oauth2/v2.0/token")
+    assert https.split_url("https://oauth2.googleapis.com/token") == ("oauth2.googleapis.com", 443, "/token")
     with pytest.raises(MailError) as e:
-        oauth2.split_url("http://x/token")
+        https.split_url("http://x/token")
     assert e.value.code == SETTINGS
 
 
@@ -217,7 +217,7 @@ def test_refused_grant_is_866_not_retried(endpoint, err):
         (response(200, {"token_type": "Bearer"}), "token endpoint: no usable access_token"),
         (response(200, {"access_token": "a\x01auth=x"}), "token endpoint: no usable access_token"),
         (response(200, b"<html>"), "token endpoint: HTTP 200"),
-        (b"", "token endpoint: not an HTTP response"),
+        (b"", "token endpoint login.example.com: not an HTTP response"),
     ],
 )
 def test_endpoint_trouble_is_801_retried(endpoint, resp, detail):
@@ -241,7 +241,7 @@ def test_response_bounded(endpoint, monkeypatch):
     with pytest.raises(MailError) as e:
         src.token()
     assert e.value.code == COMM and "larger than 8192 bytes" in e.value.detail
-    assert conns[0][0].reads <= oauth2.MAX_RESPONSE // 512 + 2 and conns[0][0].closed
+    assert conns[0][0].reads <= https.MAX_RESPONSE // 512 + 2 and conns[0][0].closed
 
 
 def test_network_failure_is_801(monkeypatch):
@@ -380,14 +380,14 @@ def test_settings_show_hides_oauth_secrets(tmp_path, capsys):
 
 
 UNIX_CODE = """
-from mailer import oauth2
+from mailer import https, oauth2
 print(oauth2.initial(b"XOAUTH2", b"u@x", b"tok", "h", 1).decode())
 print(oauth2.initial(b"OAUTHBEARER", b"a,b=c@x", b"tok", "smtp.x", 587).decode())
 print(oauth2.failure(b"eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiQmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ=="))
 for junk in (b"not base64!", b"//79", b"bnVsbA==", b"WyJzdGF0dXMiXQ==", b""):
     print(oauth2.failure(junk))
-print(oauth2.form((("a", "x y&z=\\u00e9~"), ("b", ""))).decode())
-print(oauth2.parse_response(b"HTTP/1.1 200 OK\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n2\\r\\n{}\\r\\n0\\r\\n\\r\\n"))
+print(https.form((("a", "x y&z=\\u00e9~"), ("b", ""))).decode())
+print(https.parse_response(b"HTTP/1.1 200 OK\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n2\\r\\n{}\\r\\n0\\r\\n\\r\\n"))
 """
 
 

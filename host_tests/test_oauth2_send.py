@@ -5,6 +5,7 @@
 # one refresh and a retry), a refused grant (#866, not retried), the endpoint down (#801, retried),
 # still refused after the refresh (#839), refresh-token rotation on disk before the message is
 # accepted, a power cut during the rotation's save, and no secret in any output.
+import asyncio
 import json
 import os
 
@@ -13,7 +14,7 @@ import tokenserver as ts
 from mpsend import make_settings, mp_send
 from powercut_rig import run_script
 
-from mailer import client, settings
+from mailer import aclient, client, https, settings
 from mailer.message import Message
 
 REFRESH = "rt-first-Refresh-S3cret"
@@ -111,6 +112,30 @@ def test_token_refused_mid_session_then_refreshed(runner, tmp_path, certs, token
     assert code is None, out
     assert len(tokens.grants) == 2 and len(oauth_smtpd.messages) == 1
     assert "S: 334 " in out and out.count("C: AUTH XOAUTH2 ***") == 2
+    assert_clean(out, tokens)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_asyncio_send_refreshes_on_asyncio(runner, tmp_path, certs, tokens, oauth_smtpd, monkeypatch):
+    # Both grants (the first token, and the refresh after the server refused it) go over the
+    # asyncio connection: on CPython the blocking HTTPS POST is made to fail if it is used.
+    tokens.duds = 1
+    path = oauth_settings(tmp_path, oauth_smtpd, tokens, certs)
+    if runner == "unixport":
+        code, _, _, _, out, _ = mp_send(path, use_asyncio=True)
+    else:
+
+        def blocking(*a):
+            raise RuntimeError("blocking token refresh on the asyncio path")
+
+        monkeypatch.setattr(https, "post", blocking)
+        log = []
+        msg = Message(ts.USER, ["ops@example.com"], subject="OAuth", body="x\n")
+        (res,) = asyncio.run(aclient.adeliver(settings.load(path), [msg], log.append, path))
+        code, out = (res.error and res.error.code), "\n".join(log + [res.line()])
+    assert code is None, out
+    assert len(tokens.grants) == 2 and len(oauth_smtpd.messages) == 1
+    assert out.count("C: AUTH XOAUTH2 ***") == 2
     assert_clean(out, tokens)
 
 

@@ -7,16 +7,11 @@
 from mailer import aconn, client, session
 
 
-async def _token(tokens, force):
-    # An OAuth token source may offer an awaitable atoken(force); else its blocking token().
-    atoken = getattr(tokens, "atoken", None)
-    return await atoken(force) if atoken else tokens.token(force)
-
-
 async def arun(s, gen, conn):
     """Drive gen (a generator of Session/Client steps) on conn (an aconn.AConn): the
     generator's return value. An exception of the I/O is thrown into the generator at the
-    step that asked for it, as Session.run() does."""
+    step that asked for it, as Session.run() does. s: the Session (its reader and OAuth
+    tokens), or None for a step that asks only for writes and reads (mailer.https)."""
     answer = exc = None
     while True:
         try:
@@ -32,7 +27,8 @@ async def arun(s, gen, conn):
             elif op == session.CLOSE:
                 conn.close()
             elif op == session.TOKEN or op == session.FRESH:
-                answer = await _token(s.tokens, op == session.FRESH)
+                # A refresh goes over HTTPS on asyncio too (oauth2.TokenSource.atoken).
+                answer = await s.tokens.atoken(op == session.FRESH)
             else:  # bytes: write them whole
                 await conn.write(op)
         except Exception as e:  # every failure goes back to the dialogue, which makes it a code

@@ -1,24 +1,20 @@
 # OAuth 2.0 for SMTP AUTH, imported only when smtp.mechanisms lists XOAUTH2 or OAUTHBEARER:
 # the SASL initial responses (Google's and Microsoft's XOAUTH2; OAUTHBEARER, RFC 7628), the
 # server's failure challenge (RFC 7628 3.2.2), and the access token from the refresh grant
-# (RFC 6749 6) over the project's own verified HTTPS (mailer.transport): micropython-lib's
-# requests wraps HTTPS with CERT_NONE and would hand the refresh token to any server.
+# (RFC 6749 6) over the project's own verified HTTPS (mailer.https), blocking or on asyncio.
 # No token, refresh token or client secret ever goes into a log line, an error or a repr.
 import binascii
 import json
 
-from mailer.compat import Deadline, const, ticks_add, ticks_diff, ticks_ms
-from mailer.errors import AUTH, CERT, CLOCK, COMM, OAUTH, SETTINGS, TLS_CLIENT_CERT, TLS_NO_COMMON, MailError
+from mailer import https
+from mailer.compat import const, ticks_add, ticks_diff, ticks_ms
+from mailer.errors import AUTH, COMM, OAUTH, MailError
 
 # Refresh this long before the provider's expires_in (the clock of a board drifts, and a token
 # must not expire between the check and the AUTH line); at most half the lifetime.
 _MARGIN_MS = const(60000)
 # expires_in beyond a day is taken as a day: ticks_diff is exact for under half its period.
 _MAX_LIFE_S = const(86400)
-# The whole HTTP response held in RAM: status line, headers and the JSON (a Microsoft access
-# token is a JWT of 1.5-3 KB, and a rotated refresh token comes with it).
-MAX_RESPONSE = const(8192)
-_READ = const(512)
 # The refusals of the grant itself (RFC 6749 5.2): re-authorising on the host is the cure.
 _REFUSED = ("invalid_grant", "invalid_client", "unauthorized_client")
 # What the answer to a failure challenge is: OAUTHBEARER a single %x01 (RFC 7628 3.2.3),
@@ -95,91 +91,6 @@ def failure(challenge):
         return "?"
 
 
-def _quote(v):
-    # application/x-www-form-urlencoded (RFC 6749 appendix B): all but unreserved as %XX.
-    out = bytearray()
-    for c in v.encode():
-        if 48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122 or c in b"-._~":
-            out.append(c)
-        else:
-            out += b"%%%02X" % c
-    return bytes(out)
-
-
-def form(pairs):
-    """The form body of (name, value) pairs; an empty value is left out."""
-    return b"&".join(k.encode() + b"=" + _quote(v) for k, v in pairs if v)
-
-
-def split_url(url):
-    """(host, port, path) of an https:// URL (settings checked it: mailer.schema)."""
-    if url[:8] != "https://":
-        raise MailError(SETTINGS, "smtp.oauth2.token_url: must be https://host[:port]/path")
-    hostport, _, path = url[8:].partition("/")
-    host, _, port = hostport.partition(":")
-    return host, int(port) if port else 443, "/" + path
-
-
-def _header_end(buf):
-    i = buf.find(b"\r\n\r\n")
-    return -1 if i < 0 else i + 4
-
-
-def _length(head):
-    # Content-Length, or None when the body ends with the connection (or is chunked).
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length" and value.strip().isdigit():
-            return int(value.strip())
-    return None
-
-
-def complete(buf):
-    """Whether buf holds a whole response: headers and Content-Length bytes of body."""
-    end = _header_end(buf)
-    if end < 0:
-        return False
-    n = _length(buf[:end])
-    return n is not None and len(buf) - end >= n
-
-
-def _dechunk(body):
-    # RFC 9112 7.1: size in hex (extensions after ";"), CRLF, data, CRLF; a 0 size ends it.
-    out = b""
-    while True:
-        line, sep, rest = body.partition(b"\r\n")
-        size = line.split(b";")[0].strip()
-        if not sep or not size or size.strip(b"0123456789abcdefABCDEF"):
-            raise ValueError("bad chunk")
-        n = int(size, 16)
-        if n == 0:
-            return out
-        if len(rest) < n + 2:
-            raise ValueError("truncated chunk")
-        out += rest[:n]
-        body = rest[n + 2 :]
-
-
-def parse_response(buf):
-    """(status, body) of an HTTP/1.x response in buf (bytes); MailError #801 when it is not one."""
-    end = _header_end(buf)
-    parts = buf[:end].split(b" ", 2)
-    if end < 0 or buf[:7] != b"HTTP/1." or len(parts) < 2 or not parts[1].isdigit():
-        raise MailError(COMM, "token endpoint: not an HTTP response")
-    head, body = buf[:end], buf[end:]
-    n = _length(head)
-    if n is not None:
-        if len(body) < n:
-            raise MailError(COMM, "token endpoint: response cut short")
-        body = body[:n]
-    elif b"chunked" in head.lower():
-        try:
-            body = _dechunk(body)
-        except ValueError as e:
-            raise MailError(COMM, "token endpoint: %s" % e) from None
-    return int(parts[1]), body
-
-
 class TokenSource:
     """token(force=False) -> the access token (bytes), cached in RAM until shortly before it
     expires; force=True refreshes it (the server refused the last one)."""
@@ -190,7 +101,7 @@ class TokenSource:
     # port) the tokens are used at, which OAUTHBEARER names (RFC 7628 3.1).
     def __init__(self, group, tls_cfg, timeout_ms, deadline_ms, settings_path=None, log=None, server=("", 0)):
         self.group = group
-        self.host, self.port, self.path = split_url(group["token_url"])
+        self.host, self.port, self.path = https.split_url(group["token_url"])
         self.tls_cfg = tls_cfg
         self.timeout_ms = timeout_ms
         self.deadline_ms = deadline_ms
@@ -205,11 +116,26 @@ class TokenSource:
         return "<TokenSource %s:%d>" % (self.host, self.port)
 
     def token(self, force=False):
-        if self.access and not force and ticks_diff(self.until, ticks_ms()) > 0:
+        if self._valid(force):
             return self.access
+        return self._take(*https.post(*self._request()))
+
+    async def atoken(self, force=False):
+        """token(force) for the asyncio path: the refresh runs on an asyncio connection."""
+        if self._valid(force):
+            return self.access
+        return self._take(*(await https.apost(*self._request())))
+
+    def _valid(self, force):
+        if self.access and not force and ticks_diff(self.until, ticks_ms()) > 0:
+            return True
         self.access = None
+        return False
+
+    def _request(self):
+        # https.post's arguments: the refresh grant (RFC 6749 6) as a form, to the endpoint.
         g = self.group
-        body = form(
+        body = https.form(
             (
                 ("grant_type", "refresh_token"),
                 ("refresh_token", g["refresh_token"]),
@@ -220,8 +146,11 @@ class TokenSource:
         )
         if self.log:
             self.log("OAuth: refreshing the access token at %s" % self.host)
-        status, reply = self._post(body)
-        del body
+        return self.host, self.port, self.path, body, self.timeout_ms, self.deadline_ms, self.tls_cfg
+
+    def _take(self, status, reply):
+        # The endpoint's answer: the access token, cached; a rotated refresh token, saved first.
+        g = self.group
         d = self._json(status, reply)
         token = d.get("access_token")
         if not isinstance(token, str) or len(token) > 4096 or not _b64token(token):
@@ -273,38 +202,6 @@ class TokenSource:
         if 400 <= status < 500 and status != 429 and d.get("error"):
             raise MailError(OAUTH, "token endpoint refused the request: " + err, retry=False)
         raise MailError(COMM, "token endpoint: " + err)
-
-    def _post(self, body):
-        from mailer import transport
-
-        host = self.host if self.port == 443 else "%s:%d" % (self.host, self.port)
-        request = (
-            "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-            "Accept: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % (self.path, host, len(body))
-        ).encode()
-        conn = None
-        try:
-            conn = transport.connect(
-                self.host, self.port, self.timeout_ms, Deadline(self.deadline_ms), self.tls_cfg, implicit_tls=True
-            )
-            conn.write(request + body)
-            buf = b""
-            while not complete(buf):
-                data = conn.read(_READ)
-                if not data:
-                    break
-                buf += data
-                if len(buf) > MAX_RESPONSE:
-                    raise MailError(COMM, "token endpoint: response larger than %d bytes" % MAX_RESPONSE)
-        except MailError as e:
-            # Certificate, clock and TLS failures keep their codes; anything else (DNS, refused,
-            # time-out, reset) is the endpoint unreachable: #801, worth retrying.
-            keep = e.code in (CERT, CLOCK, TLS_NO_COMMON, TLS_CLIENT_CERT, OAUTH)
-            raise MailError(e.code if keep else COMM, "token endpoint %s: %s" % (self.host, e.detail)) from None
-        finally:
-            if conn:
-                conn.close()
-        return parse_response(buf)
 
 
 def _b64token(t):
