@@ -61,3 +61,22 @@ def send(s, sender, recipients, chunks, size=None, eightbit=False, smtputf8=Fals
     if isinstance(outs[0], MailError):
         raise outs[0]
     return outs[0]
+
+
+def resolved_cfg(incoming=None, **smtp):
+    # A loaded settings dict for client.deliver against a FakeConn (implicit TLS, no checks).
+    base = {
+        "host": "mx",
+        "port": 465,
+        "tls": "implicit",
+        "verify": "off",
+        "auth": "same_as_incoming",
+        "timeout_s": 1,
+        "deadline_s": None,
+        "mechanisms": ["PLAIN"],
+        "allow_plain_password": False,
+        "ehlo_name": "b",
+        "ca_file": "",
+        "pin_sha256": "",
+    }
+    return {"smtp": dict(base, **smtp), "incoming": incoming or {"user": "", "password": ""}}

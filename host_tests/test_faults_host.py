@@ -10,7 +10,7 @@ import warnings
 import faultcases as fc
 import faultserver as fs
 import pytest
-from fakeconn import FakeConn
+from fakeconn import FakeConn, resolved_cfg
 from faultserver import FaultServer
 from faultcases import Case
 from mpsend import TIMEOUT_S, make_settings
@@ -224,36 +224,17 @@ def test_unexpected_exception_is_869(monkeypatch, certs, tmp_path):
     assert res.line().startswith("#869 Internal error (TypeError during ehlo")
 
 
-def _resolved_cfg(incoming=None, **smtp):
-    # A loaded settings dict for client.deliver against a FakeConn (implicit TLS, no checks).
-    base = {
-        "host": "mx",
-        "port": 465,
-        "tls": "implicit",
-        "verify": "off",
-        "auth": "same_as_incoming",
-        "timeout_s": 1,
-        "deadline_s": None,
-        "mechanisms": ["PLAIN"],
-        "allow_plain_password": False,
-        "ehlo_name": "b",
-        "ca_file": "",
-        "pin_sha256": "",
-    }
-    return {"smtp": dict(base, **smtp), "incoming": incoming or {"user": "", "password": ""}}
-
-
 def test_421_at_mail_ends_the_session_for_every_message(monkeypatch):
     # Two messages in one session; the server says 421 to the first MAIL. Both results carry
     # the 421 (retryable), and the client sends nothing more after it.
-    from fakeconn import FakeConn
+    from fakeconn import FakeConn, resolved_cfg
 
     from mailer import client, transport
     from mailer.message import Message
 
     conn = FakeConn([b"220 mx\r\n", b"250 mx\r\n", b"421 4.3.2 shutting down\r\n"], tls=True)
     monkeypatch.setattr(transport, "connect", lambda *a, **k: conn)
-    cfg = _resolved_cfg(auth="none")
+    cfg = resolved_cfg(auth="none")
     msgs = [Message("a@b.c", "d@e.f", "s%d" % i, "x", date=(2026, 1, 1, 0, 0, 0, 0, 0)) for i in (1, 2)]
     results = client.deliver(cfg, msgs)
     assert [r.error.reply for r in results] == ["421 4.3.2 shutting down"] * 2
@@ -300,7 +281,7 @@ _EHLO_AUTH = b"250-mx\r\n250 AUTH PLAIN\r\n"
 def test_quit_after_a_failure_only_while_in_step(monkeypatch, name, script, smtp, code, wire):
     conn = FakeConn(script, tls=smtp.get("tls", "implicit") == "implicit")
     monkeypatch.setattr(transport, "connect", lambda *a, **k: conn)
-    cfg = _resolved_cfg(incoming={"user": "dev@b.c", "password": "pw"}, **smtp)
+    cfg = resolved_cfg(incoming={"user": "dev@b.c", "password": "pw"}, **smtp)
     msg = Message("a@b.c", "d@e.f", "s", "x", date=(2026, 1, 1, 0, 0, 0, 0, 0))
     (res,) = client.deliver(cfg, [msg])
     assert res.error.code == code, res.line()

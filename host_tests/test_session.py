@@ -1,6 +1,6 @@
 # Host tests of the SMTP session against the mocked socket layer: exact bytes on the wire.
 import pytest
-from fakeconn import FakeConn, send
+from fakeconn import FakeConn, resolved_cfg, send
 
 from mailer import codec, handshake
 from mailer.errors import AUTH, COMM, TLS_REQUIRED, TOO_LARGE, MailError
@@ -435,23 +435,7 @@ def test_421_ends_the_session_for_all_that_remain(monkeypatch, replies, results)
 
     conn = FakeConn(PIPE + [GROUP] + replies, tls=True)
     monkeypatch.setattr(transport, "connect", lambda *a, **k: conn)
-    cfg = {
-        "smtp": {
-            "host": "mx",
-            "port": 465,
-            "tls": "implicit",
-            "verify": "off",
-            "auth": "none",
-            "timeout_s": 1,
-            "deadline_s": None,
-            "mechanisms": ["PLAIN"],
-            "allow_plain_password": False,
-            "ehlo_name": "b",
-            "ca_file": "",
-            "pin_sha256": "",
-        },
-        "incoming": {"user": "", "password": ""},
-    }
+    cfg = resolved_cfg(auth="none")
     msgs = [Message("a@b.c", "d@e.f", "s%d" % i, "x", date=(2026, 1, 1, 0, 0, 0, 0, 0)) for i in (1, 2, 3)]
     got = client.deliver(cfg, msgs)
     assert [("sent" if r.ok else r.error.reply[:3]) for r in got] == results
