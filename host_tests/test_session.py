@@ -444,6 +444,28 @@ def test_421_ends_the_session_for_all_that_remain(monkeypatch, replies, results)
     assert conn.written.count(b"MAIL FROM") == 2 and b"QUIT" not in conn.written and conn.closed
 
 
+def test_failure_within_a_body_closes_without_quit(monkeypatch):
+    # The server is reading message text: a QUIT would be more of it. Closing without the end
+    # of data makes it drop the unfinished message.
+    from mailer import client, transport
+    from mailer.message import Message
+
+    conn = FakeConn(PIPE + [GROUP], tls=True)
+    monkeypatch.setattr(transport, "connect", lambda *a, **k: conn)
+    m = Message("a@b.c", "d@e.f", "s", "x\n" * 1000, date=(2026, 1, 1, 0, 0, 0, 0, 0))
+    whole = m.chunks
+
+    def broken(*a):
+        it = whole(*a)
+        yield next(it)
+        raise MailError(861, "attachment unreadable")
+
+    m.chunks = broken
+    (r,) = client.deliver(resolved_cfg(auth="none"), [m])
+    assert r.error.code == 861 and r.error.detail == "attachment unreadable"
+    assert conn.written.endswith(b"DATA\r\n") and b"QUIT" not in conn.written and conn.closed
+
+
 def test_without_pipelining_each_final_reply_before_the_next_mail():
     conn, s = session(
         [GREETING, b"250 mx\r\n"] + [b"250 ok\r\n", b"250 ok\r\n", b"354 go\r\n", b"250 q\r\n"] * 2,

@@ -124,7 +124,9 @@ class Client:
             return _failed(messages, outs, None)
         except Exception as e:  # every failure becomes a code; nothing escapes a send
             err = _error(e, s.stage)
-            yield from s.quit(_in_step(err))
+            # Within a body a QUIT would be taken for message text: only close, and the server
+            # drops the unfinished message (no end of data came).
+            yield from s.quit(_in_step(err) and s.stage != "body")
             return _failed(messages, outs, err)
 
 
