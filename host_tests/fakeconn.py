@@ -1,7 +1,6 @@
 # The mocked socket layer for host tests: scripted server bytes in, client bytes recorded.
-from mailer.dial import check_unread
 from mailer.errors import COMM, MailError
-from mailer.transport import Conn
+from mailer.transport import Conn, check_unread
 
 
 class FakeConn(Conn):

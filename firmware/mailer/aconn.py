@@ -92,7 +92,7 @@ class AConn(transport.Conn):
         return len(getattr(self.reader, "_buffer", b""))
 
     async def starttls(self, unread=0):
-        dial.check_unread(unread + self._buffered())
+        transport.check_unread(unread + self._buffered())
         ctx = dial.context(self.tls_cfg, self.keep_leaf)
         if _MP:
             try:

@@ -1,6 +1,7 @@
-# Opening a connection, one-time code loaded for that moment only (transport.connect and
-# Conn.starttls import it and unload it after): the name lookup, the non-blocking connect, the
-# TLS context, the handshake and the pin. Shared with the asyncio connection (mailer.aconn).
+# Opening a connection, one-time code loaded for that moment only (transport.connect imports it
+# and unloads it after): the name lookup, the non-blocking connect, the TLS context (made here,
+# in a heap swept clean, for the upgrade later), and the pin check (Conn.starttls loads this
+# module again only for a pin). Shared with the asyncio connection (mailer.aconn).
 import binascii
 import errno
 import hashlib
@@ -10,7 +11,7 @@ import select
 
 from mailer import compat
 from mailer.compat import const
-from mailer.errors import CERT, CLOCK, COMM, RESOLVE, TLS_REQUIRED, MailError
+from mailer.errors import CERT, CLOCK, COMM, RESOLVE, MailError
 from mailer.transport import Conn, _error
 
 try:
@@ -24,14 +25,6 @@ except ImportError:  # CPython: ssl has the same constants and SSLContext
 
 _IPPROTO_TCP = const(6)
 _TCP_NODELAY = const(1)
-
-
-def check_unread(unread):
-    # unread: bytes the protocol's reader holds past the server's go-ahead (STARTTLS 220,
-    # STLS +OK). Sent in clear before the handshake, they would be read as if they came
-    # over TLS (response injection, CVE-2021-22947 class; RFC 3207 5): stop.
-    if unread:
-        raise MailError(TLS_REQUIRED, "data injected before TLS handshake", retry=False)
 
 
 def context(cfg, keep_leaf):
@@ -109,29 +102,6 @@ def connected(sock, ev, host, port):
         pass  # not every port has it; a missing option costs latency, not correctness
 
 
-def upgrade(conn, unread=0):
-    """Upgrade conn (a transport.Conn) to TLS in place: the injection check, the handshake, the
-    pin."""
-    check_unread(unread)
-    ctx = conn.ctx or context(conn.tls_cfg, conn.keep_leaf)
-    conn.ctx = None
-    conn._arm()
-    try:
-        conn.sock = ctx.wrap_socket(conn.raw, server_hostname=conn.host)
-    except (OSError, ValueError) as e:
-        raise _error(e, "tls") from None
-    # recv() returns what has arrived, where read(n) may wait for all n. MicroPython's TLS
-    # socket has recv() and sendall() only when built with DTLS (as the Unix port is);
-    # without them its read() and write() are the stream ones.
-    conn.recv = getattr(conn.sock, "recv", None)
-    if _CPYTHON:
-        # CPython's wrap_socket detaches the plain socket: time-outs go on the TLS one.
-        conn.raw = conn.sock
-        conn.leaf = conn.sock.getpeercert(True)
-    conn.tls = conn.fresh = True
-    check_pin(conn.tls_cfg, conn.leaf)
-
-
 def connect(host, port, timeout_ms, deadline, tls_cfg, implicit_tls=False):
     # Non-blocking connect with poll, bounded by the time-out and the deadline.
     sock = start_connect(host, port)
@@ -151,7 +121,7 @@ def connect(host, port, timeout_ms, deadline, tls_cfg, implicit_tls=False):
             pass
     if implicit_tls:
         try:
-            upgrade(conn)
+            conn.starttls()
         except Exception:
             conn.close()
             raise

@@ -3,8 +3,12 @@
 # bounded by the per-read time-out and by the send's overall deadline. Opening a connection
 # and its TLS handshake are one-time code, in mailer.dial (loaded for that moment only); what
 # stays is the connection a session reads and writes.
+import sys
+
 from mailer.compat import unload
 from mailer.errors import COMM, TLS_REQUIRED, MailError
+
+_CPYTHON = sys.implementation.name == "cpython"
 
 
 class TlsConfig:
@@ -21,6 +25,14 @@ def _error(exc, what):
     from mailer import classify  # only on a failure: not on the heap of a good send
 
     return classify.tls_error(exc) if what == "tls" else classify.network_error(exc, what)
+
+
+def check_unread(unread):
+    # unread: bytes the protocol's reader holds past the server's go-ahead (STARTTLS 220,
+    # STLS +OK). Sent in clear before the handshake, they would be read as if they came
+    # over TLS (response injection, CVE-2021-22947 class; RFC 3207 5): stop.
+    if unread:
+        raise MailError(TLS_REQUIRED, "data injected before TLS handshake", retry=False)
 
 
 class Conn:
@@ -86,12 +98,37 @@ class Conn:
             raise MailError(TLS_REQUIRED, "refusing to send the password without TLS", retry=False)
 
     def starttls(self, unread=0):
-        from mailer import dial
+        """Upgrade to TLS in place: the injection check, the handshake, the pin. The context
+        was made at connect (mailer.dial); only a pin, or a context that could not be made
+        then, loads that module again here, into the session's fragmented heap."""
+        check_unread(unread)
+        ctx, self.ctx = self.ctx, None
+        if ctx is None or self.tls_cfg.pin:
+            from mailer import dial
 
+            try:
+                self._wrap(ctx or dial.context(self.tls_cfg, self.keep_leaf))
+                dial.check_pin(self.tls_cfg, self.leaf)
+            finally:
+                unload("dial")
+        else:
+            self._wrap(ctx)
+
+    def _wrap(self, ctx):
+        self._arm()
         try:
-            dial.upgrade(self, unread)
-        finally:
-            unload("dial")
+            self.sock = ctx.wrap_socket(self.raw, server_hostname=self.host)
+        except (OSError, ValueError) as e:
+            raise _error(e, "tls") from None
+        # recv() returns what has arrived, where read(n) may wait for all n. MicroPython's TLS
+        # socket has recv() and sendall() only when built with DTLS (as the Unix port is);
+        # without them its read() and write() are the stream ones.
+        self.recv = getattr(self.sock, "recv", None)
+        if _CPYTHON:
+            # CPython's wrap_socket detaches the plain socket: time-outs go on the TLS one.
+            self.raw = self.sock
+            self.leaf = self.sock.getpeercert(True)
+        self.tls = self.fresh = True
 
     def close(self):
         try:
