@@ -1,8 +1,8 @@
 # Network edge: TCP and TLS on MicroPython 1.23 or later (its `tls` module, used directly as
 # micropython-lib's requests does) and on CPython (`ssl`, for the host tests). Every wait is
 # bounded by the per-read time-out and by the send's overall deadline. Opening a connection
-# and its TLS handshake are one-time code, in mailer.dial (loaded for that moment only); what
-# stays is the connection a session reads and writes.
+# (the lookup, the connect, the TLS context) is one-time code, in mailer.dial, loaded for that
+# moment only; what stays is the connection a session reads, writes and upgrades to TLS.
 import sys
 
 from mailer.compat import unload
