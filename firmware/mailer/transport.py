@@ -5,10 +5,13 @@
 # moment only; what stays is the connection a session reads, writes and upgrades to TLS.
 import sys
 
-from mailer.compat import unload
+import select
+
+from mailer.compat import const, unload
 from mailer.errors import COMM, TLS_REQUIRED, MailError
 
 _CPYTHON = sys.implementation.name == "cpython"
+_ETIMEDOUT = const(110)  # as errno has it; classify reads it as a time-out
 
 
 class TlsConfig:
@@ -53,16 +56,33 @@ class Conn:
         self.recv = sock.recv
 
     def _arm(self):
+        # Milliseconds this wait may take: the read time-out, within the overall deadline.
         t = min(self.timeout_ms, self.deadline.left_ms())
         if t <= 0:
             raise MailError(COMM, "deadline passed")
-        self.raw.settimeout(t / 1000)
+        if self.recv:
+            self.raw.settimeout(t / 1000)
+        return t
+
+    def _ready(self, ev):
+        # A TLS socket without recv() is non-blocking (see _wrap): wait until it is ready.
+        p = select.poll()
+        p.register(self.sock, ev)
+        if not p.poll(self._arm()):
+            raise OSError(_ETIMEDOUT, "timed out")
 
     def read(self, n=512):
         # Returns at most n bytes; b"" means the server closed the connection.
-        self._arm()
         try:
-            data = self.recv(n) if self.recv else self.sock.read(n) or b""
+            if self.recv:
+                self._arm()
+                data = self.recv(n)
+            else:
+                # read(n) on a non-blocking stream gives what has arrived, None for nothing yet.
+                data = self.sock.read(n)
+                while data is None:
+                    self._ready(select.POLLIN)
+                    data = self.sock.read(n)
             if self.fresh and not data:
                 # The same verdict where the stack reports the reset as an end of stream
                 # (OpenSSL, TLS 1.3): over TLS, the server's first reply never came.
@@ -73,14 +93,17 @@ class Conn:
         return data
 
     def write(self, data):
-        self._arm()
         try:
             if self.recv:
+                self._arm()
                 self.sock.sendall(data)
                 return
             mv = memoryview(data)
             while mv:
                 n = self.sock.write(mv)
+                if n is None:  # the socket's buffer is full: wait for room
+                    self._ready(select.POLLOUT)
+                    continue
                 mv = mv[n:]
         except OSError as e:
             raise _error(e, "first" if self.fresh else "write") from None
@@ -124,6 +147,11 @@ class Conn:
         # socket has recv() and sendall() only when built with DTLS (as the Unix port is);
         # without them its read() and write() are the stream ones.
         self.recv = getattr(self.sock, "recv", None)
+        if not self.recv:
+            # A build without DTLS has only the stream read(n), which waits for all n bytes
+            # (a reply is shorter): non-blocking, it gives what has arrived, and every wait is
+            # a poll bounded by the time-out and the deadline.
+            self.sock.setblocking(False)
         if _CPYTHON:
             # CPython's wrap_socket detaches the plain socket: time-outs go on the TLS one.
             self.raw = self.sock

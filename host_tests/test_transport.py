@@ -1,0 +1,116 @@
+# The blocking connection on a TLS socket that has no recv() (MicroPython built without DTLS:
+# only the stream read(n), which waits for all n bytes): Conn makes it non-blocking and waits
+# with poll, so a reply shorter than a read comes back at once and every wait keeps its bound.
+# A stand-in for that socket on CPython: read(n) and write(b) of a non-blocking socket, None
+# when nothing can be done yet, as MicroPython's streams give.
+import socket
+import threading
+import time
+
+import pytest
+
+from mailer.compat import Deadline
+from mailer.errors import COMM, MailError
+from mailer.transport import Conn, TlsConfig
+
+
+class StreamOnly:
+    def __init__(self, sock):
+        self.s = sock
+        self.writes = []
+
+    def setblocking(self, flag):
+        self.s.setblocking(flag)
+
+    def fileno(self):
+        return self.s.fileno()
+
+    def read(self, n):
+        # MicroPython's stream read(n): blocking (or with a time-out), it waits for all n bytes
+        # or the end; non-blocking, it gives what has arrived, None for nothing.
+        if self.s.gettimeout() != 0.0:
+            out = b""
+            while len(out) < n:
+                part = self.s.recv(n - len(out))  # a time-out raises, as a board's socket does
+                if not part:
+                    break
+                out += part
+            return out
+        try:
+            return self.s.recv(n)
+        except BlockingIOError:
+            return None
+
+    def write(self, mv):
+        try:
+            n = self.s.send(mv)
+        except BlockingIOError:
+            n = None
+        self.writes.append(n)
+        return n
+
+    def close(self):
+        self.s.close()
+
+
+@pytest.fixture
+def pair():
+    a, b = socket.socketpair()
+    conn = Conn(a, "mx", 300, Deadline(5000), TlsConfig("off"))
+    # As Conn._wrap leaves a TLS socket without recv(): non-blocking, read and write only.
+    conn.sock = StreamOnly(a)
+    conn.recv = None
+    conn.sock.setblocking(False)
+    yield conn, b
+    a.close()
+    b.close()
+
+
+def test_a_short_reply_comes_back_at_once(pair):
+    conn, peer = pair
+    peer.sendall(b"250 ok\r\n")
+    t0 = time.monotonic()
+    assert conn.read(256) == b"250 ok\r\n"
+    assert time.monotonic() - t0 < 0.2  # not the 300 ms read time-out
+    later = b"354 go\r\n"
+
+    def send_later():
+        time.sleep(0.05)
+        peer.sendall(later)
+
+    threading.Thread(target=send_later).start()
+    assert conn.read(256) == later  # nothing there at first: poll, then what arrived
+
+
+def test_silence_is_a_read_time_out(pair):
+    conn, _ = pair
+    t0 = time.monotonic()
+    with pytest.raises(MailError) as e:
+        conn.read(256)
+    assert (e.value.code, e.value.detail, e.value.retry) == (COMM, "read timed out", True)
+    assert 0.25 < time.monotonic() - t0 < 1.5
+
+
+def test_a_full_buffer_waits_for_room_and_writes_everything(pair):
+    conn, peer = pair
+    data = bytes(range(256)) * 8192  # 2 MiB: more than the socket buffers hold
+    got = bytearray()
+
+    def drain():
+        time.sleep(0.1)  # the writer meets a full buffer first
+        while len(got) < len(data):
+            got.extend(peer.recv(65536))
+
+    t = threading.Thread(target=drain)
+    t.start()
+    conn.timeout_ms = 2000
+    conn.write(data)
+    t.join(5)
+    assert bytes(got) == data and None in conn.sock.writes
+
+
+def test_a_peer_that_never_reads_is_a_write_time_out(pair):
+    conn, _ = pair
+    with pytest.raises(MailError) as e:
+        conn.write(b"x" * (8 << 20))
+    assert (e.value.code, e.value.detail) == (COMM, "write timed out")
