@@ -17,7 +17,10 @@ TLS = const(1)  # upgrade the connection: conn.starttls(session.reader.pending()
 TOKEN = const(2)  # send back an OAuth access token, the cached one while it is valid
 FRESH = const(3)  # send back a newly refreshed one: the last was refused
 CLOSE = const(4)  # close the connection
-READ_SIZE = const(256)
+# Each read allocates this much in one piece, and near the edge of the heap that piece is what
+# fails first: 128 bytes (most replies are shorter; a longer one takes another read of what
+# has arrived, no round trip) needs 1 KiB less heap for one message than 256 (32-bit port).
+READ_SIZE = const(128)
 
 
 def _refused(stage, reply):
