@@ -1,8 +1,9 @@
 # The asyncio connection: mailer.transport.Conn's surface (read, write, starttls, close,
 # password_allowed, .tls, .host) with read, write and starttls awaitable, so that other tasks
 # run while a send waits for the network. Imported only by mailer.aclient: the blocking path
-# never loads asyncio. The SSLContext, the pin, the injection check and the connect verdicts are
-# transport's own functions; failures map to the same device codes (mailer.classify).
+# never loads asyncio. The SSLContext, the pin, the connect verdicts (mailer.dial) and the
+# injection check (mailer.transport) are the blocking path's own; failures map to the same
+# device codes (mailer.classify).
 # Every wait is bounded by min(per-read time-out, what the overall deadline leaves).
 #   MicroPython: asyncio.Stream on the non-blocking socket; TLS (STARTTLS and implicit) wraps
 #   that socket in place with do_handshake_on_connect=False, and the handshake runs inside the

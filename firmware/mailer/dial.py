@@ -12,16 +12,12 @@ import select
 from mailer import compat
 from mailer.compat import const
 from mailer.errors import CERT, CLOCK, COMM, RESOLVE, MailError
-from mailer.transport import Conn, _error
+from mailer.transport import _CPYTHON, Conn, _error
 
-try:
-    import tls
-
-    _CPYTHON = False
-except ImportError:  # CPython: ssl has the same constants and SSLContext
-    import ssl as tls  # type: ignore[no-redef]
-
-    _CPYTHON = True
+if _CPYTHON:  # ssl has the same constants and SSLContext as MicroPython's tls
+    import ssl as tls
+else:
+    import tls  # type: ignore[no-redef]
 
 _IPPROTO_TCP = const(6)
 _TCP_NODELAY = const(1)

@@ -39,7 +39,7 @@ def initial(mech, user, token, host, port):
 
 
 def login(s, mech):
-    """The OAuth branch of Session.login (a step of mailer.session: yields what it needs done):
+    """The OAuth branch of handshake.login (a session step: yields what it needs done):
     AUTH mech with the initial response in one round trip; a refused token (a 334 failure
     challenge, answered, then a 5xx; or a 5xx at once) is refreshed once and tried again;
     refused again: #839 with the server's reply and the challenge's status."""
