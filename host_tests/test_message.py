@@ -1,5 +1,6 @@
 # Host tests of mailer.message: what chunks() yields is parsed back with CPython's `email`
 # package and compared with what was given; size() is checked against the real length.
+import base64
 import calendar
 import datetime
 import email
@@ -18,7 +19,7 @@ from mailer import codec, mime
 from fakeconn import FakeConn, send
 
 from mailer.errors import CLOCK, SETTINGS, TOO_LARGE, MailError
-from mailer.attach import Attachment, b64_chunks, b64_size
+from mailer.attach import Attachment, b64_size
 from mailer.message import Message
 from mailer.outbox import from_dict, to_dict
 from mailer.session import Session
@@ -37,7 +38,7 @@ def wire(msg, **kw):
     chunks = list(msg.chunks(**kw))
     data = b"".join(chunks)
     assert len(data) == msg.size(**kw)
-    assert all(type(c) is bytes and c for c in chunks)
+    assert all(type(c) in (bytes, bytearray) and c for c in chunks)
     assert data.endswith(b"\r\n")
     for line in data.split(b"\r\n")[:-1]:
         assert b"\r" not in line and b"\n" not in line  # every line ends CRLF
@@ -179,6 +180,29 @@ def test_dot_lines_at_chunk_boundaries_stay_intact():
     assert content(next(parse(data).iter_parts())) == body
 
 
+def test_a_send_encodes_attachments_through_its_two_buffers_in_turn():
+    # The session holds one chunk back (to send it with the end of data) while it takes the
+    # next: with the send's buffers, full base64 chunks are those two buffers in turn (no new
+    # 624-byte piece each), across attachments too (the first one ends on a full chunk).
+    first = random.Random(7).randbytes(456 * 5)
+    second = random.Random(8).randbytes(456 * 3 + 100)
+    msg = make(attachments=[Attachment(data=first, name="a.bin"), Attachment(data=second, name="b.bin")])
+    bufs = Attachment.buffers()
+    outs = list(bufs[1])
+    sent, held, turns = [], None, []
+    for c in msg.chunks(bufs=bufs):
+        if held is not None:
+            sent.append(bytes(held))  # written only now, after the next chunk was made
+        held = c
+        turns += [i for i, o in enumerate(outs) if c is o]
+    sent.append(bytes(held))
+    assert b"".join(sent) == wire(msg)
+    parts = list(parse(b"".join(sent)).iter_parts())
+    assert [p.get_payload(decode=True) for p in parts[1:]] == [first, second]
+    # Every full chunk but the one joined with the second part's header is a buffer itself.
+    assert len(turns) == 5 + 2 and turns[:5] == [0, 1, 0, 1, 0]
+
+
 def test_body_pieces_and_line_ends_are_normalised():
     pieces = ["first\r", "\nsecond\r", "third\n", ".", "", ".x\n", b"..", b"\r\n", "last"]
     msg = make(body=pieces)
@@ -202,7 +226,11 @@ def test_size_matches_for_attachment_files(tmp_path, n):
             assert parts[1].get_content_type() == "application/gzip"
             assert parts[1].get_payload(decode=True) == blob
             assert parts[2].get_payload(decode=True) == blob
-        assert b64_size(n) == len(b"".join(b64_chunks([memoryview(blob)])))
+        # Through a send's shared buffers: each chunk taken (copied) before the next but one.
+        att = Attachment(data=blob, name="d")
+        encoded = b"".join(bytes(c) for c in att.encoded(Attachment.buffers()))
+        assert len(encoded) == b64_size(n) == att.encoded_size()
+        assert encoded == base64.encodebytes(blob).replace(b"\n", b"\r\n")
 
 
 names = st.text(st.characters(blacklist_characters="\r\n\0", blacklist_categories=("Cs",)), max_size=80)

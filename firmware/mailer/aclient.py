@@ -35,13 +35,13 @@ async def arun(s, gen, conn):
             exc = e
 
 
-async def asession(c, log=None):
-    """c.session(log) on an asyncio connection: a Session, not opened. POP before SMTP runs
+async def asession(c, log=None, messages=()):
+    """c.session(log, messages) on an asyncio connection: a Session, not opened. POP before SMTP runs
     the blocking pop3 code (one short login, before the SMTP connection exists): its waits
     stay bounded by the same time-out and deadline, but other tasks pause for it."""
-    deadline, tls_cfg = c.prepare(log)
+    deadline, tls_cfg, bufs = c.prepare(log, messages)
     conn = await aconn.connect(c.host, c.port, c.timeout_ms, deadline, tls_cfg, implicit_tls=c.tls == "implicit")
-    return c.on(conn, log)
+    return c.on(conn, log, bufs)
 
 
 async def adeliver(cfg, messages, log=None, settings_path=None):
@@ -58,7 +58,7 @@ async def adeliver(cfg, messages, log=None, settings_path=None):
 async def asend(c, messages, log=None):
     """c.deliver(messages, log) (c: a client.Client), awaitable."""
     try:
-        s = await asession(c, log)
+        s = await asession(c, log, messages)
     except Exception as e:  # every failure becomes a code; nothing escapes a send
         return client._failed(messages, [], client._error(e, "connect"))
     return await arun(s, c.dialogue(s, messages), s.conn)

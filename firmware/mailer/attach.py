@@ -11,28 +11,34 @@ from mailer.errors import SETTINGS, MailError
 B64_IN = const(57)
 # Attachments are read 57 * 8 octets at a time: 8 base64 lines (624 octets) per chunk.
 _READ = const(456)
+_OUT = const(624)  # 8 lines of 76 characters and CRLF
 
-TYPES = {
-    "txt": "text/plain",
-    "log": "text/plain",
-    "csv": "text/csv",
-    "html": "text/html",
-    "json": "application/json",
-    "pdf": "application/pdf",
-    "zip": "application/zip",
-    "gz": "application/gzip",
-    "bin": "application/octet-stream",
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "gif": "image/gif",
-    "bmp": "image/bmp",
-}
+# File name extension and MIME type, one per line: one string, not a dict of 28 strings (each
+# an object on a board's heap when loaded from .mpy).
+_TYPES = """
+txt text/plain
+log text/plain
+csv text/csv
+html text/html
+json application/json
+pdf application/pdf
+zip application/zip
+gz application/gzip
+jpg image/jpeg
+jpeg image/jpeg
+png image/png
+gif image/gif
+bmp image/bmp
+"""
 
 
 def guess_type(name):
     dot = name.rfind(".")
-    return TYPES.get(name[dot + 1 :].lower() if dot >= 0 else "", TYPES["bin"])
+    i = _TYPES.find("\n%s " % name[dot + 1 :].lower()) if dot >= 0 else -1
+    if i < 0:
+        return "application/octet-stream"
+    i = _TYPES.index(" ", i)
+    return _TYPES[i + 1 : _TYPES.index("\n", i)]
 
 
 def b64_size(n):
@@ -41,19 +47,31 @@ def b64_size(n):
     return full * 78 + (4 * ((rest + 2) // 3) + 2 if rest else 0)
 
 
-def b64_chunks(pieces):
+def b64_chunks(pieces, outs):
     # pieces: memoryviews whose lengths are multiples of 57 except the last one. Each is
-    # encoded as whole base64 lines, so output never holds more than one piece's worth.
+    # encoded as whole base64 lines. outs: the send's two output buffers (Attachment.buffers()),
+    # which take turns: a full chunk is the buffer itself, not a new 624-byte piece each time
+    # (near the edge of a fragmented heap that piece failed first), and it stays as it is while
+    # the next one is made (the session holds one back, to send it with the end of data).
+    # outs None: each chunk is a new buffer. The last, shorter chunk is new bytes.
     for mv in pieces:
-        lines = [b2a_base64(mv[i : i + B64_IN], newline=False) for i in range(0, len(mv), B64_IN)]
-        lines.append(b"")
-        yield b"\r\n".join(lines)
+        out = outs[0] if outs else bytearray(_OUT)
+        if outs:
+            outs.reverse()
+        j = 0
+        for i in range(0, len(mv), B64_IN):
+            line = b2a_base64(mv[i : i + B64_IN])  # ends with "\n": made "\r\n" in place
+            n = len(line)
+            out[j : j + n] = line
+            out[j + n - 1] = 13
+            out[j + n] = 10
+            j += n + 1
+        yield out if j == _OUT else bytes(memoryview(out)[:j])
 
 
 class Attachment:
     # A file on flash (path) or bytes in RAM (data); name defaults to the file's name and
     # gives the MIME type unless mime_type says otherwise. A file is read only when sent.
-    READ = _READ  # the size of the one read buffer a message gives encoded()
 
     def __init__(self, path=None, data=None, name=None, mime_type=None):
         # The checks and the part's header now: mailer.mime is not on the heap while it is sent.
@@ -89,9 +107,16 @@ class Attachment:
     def encoded_size(self):
         return b64_size(self.size())
 
-    def encoded(self, buf):
-        # The base64 body in chunks, read through buf (a bytearray of READ octets).
-        return b64_chunks(self.pieces(buf))
+    def encoded(self, bufs):
+        # The base64 body in chunks, read through bufs (buffers(), one set for every attachment
+        # of a message).
+        return b64_chunks(self.pieces(bufs[0]), bufs[1])
+
+    @staticmethod
+    def buffers(shared=True):
+        # What encoded() reads and encodes through: the read buffer and, shared (for a send,
+        # every attachment of its messages in turn), the two output buffers.
+        return bytearray(_READ), [bytearray(_OUT), bytearray(_OUT)] if shared else None
 
     def pieces(self, buf):
         # Memoryviews of at most len(buf) octets, each a multiple of 57 but the last, read

@@ -47,24 +47,34 @@ class Client:
         self.settings_path = settings_path
         self.tokens = None
 
-    def session(self, log=None):
-        """A Session on a new connection (POP before SMTP done first, when set), not opened."""
-        deadline, tls_cfg = self.prepare(log)
+    def session(self, log=None, messages=()):
+        """A Session on a new connection (POP before SMTP done first, when set), not opened,
+        for messages (whose attachments' buffers it gets)."""
+        deadline, tls_cfg, bufs = self.prepare(log, messages)
         from mailer import transport
 
         conn = transport.connect(
             self.host, self.port, self.timeout_ms, deadline, tls_cfg, implicit_tls=self.tls == "implicit"
         )
-        return self.on(conn, log)
+        return self.on(conn, log, bufs)
 
-    def prepare(self, log=None):
-        """(deadline, transport.TlsConfig) of a new send, POP before SMTP done first when set:
-        what a connection is made with, blocking (session()) or asyncio (mailer.aclient)."""
+    def prepare(self, log=None, messages=()):
+        """(deadline, transport.TlsConfig, buffers) of a new send of messages, POP before SMTP
+        done first when set: what a connection is made with, blocking (session()) or asyncio
+        (mailer.aclient). buffers: those of the attachments (Attachment.buffers()), or None."""
         import gc
 
         # The modules below load into a heap swept clean: less fragmentation (on the 32-bit port
         # one message then needs 2 KiB less heap, a 1 MiB attachment 4 KiB less).
         gc.collect()
+        # The attachments' buffers (1.7 KB, for every message of the send in turn) are made
+        # first, while there are holes big enough for them: made when the body starts, in a
+        # heap the handshake has broken up, they were what failed first (32-bit: -2 KiB).
+        bufs = None
+        for m in messages:
+            if m.attachments:
+                bufs = m.attachments[0].buffers()
+                break
         from mailer import transport
 
         deadline = Deadline(self.deadline_ms)
@@ -86,13 +96,14 @@ class Client:
             )
         if self.tokens:
             self.tokens.log = log
-        return deadline, tls_cfg
+        return deadline, tls_cfg, bufs
 
-    def on(self, conn, log=None):
-        """A Session with these settings on conn (transport.Conn or aconn.AConn), not opened."""
+    def on(self, conn, log=None, bufs=None):
+        """A Session with these settings on conn (transport.Conn or aconn.AConn), not opened;
+        bufs: the attachments' buffers (prepare())."""
         from mailer.session import Session
 
-        return Session(
+        s = Session(
             conn,
             self.ehlo_name,
             self.tls,
@@ -103,11 +114,13 @@ class Client:
             log,
             self.tokens,
         )
+        s.bufs = bufs
+        return s
 
     def deliver(self, messages, log=None):
         """Send messages in one session; returns one Result per message, never raises."""
         try:
-            s = self.session(log)
+            s = self.session(log, messages)
         except Exception as e:  # every failure becomes a code; nothing escapes a send
             return _failed(messages, [], _error(e, "connect"))
         return s.run(self.dialogue(s, messages))
@@ -119,7 +132,7 @@ class Client:
         outs = []
         try:
             yield from s.open()
-            yield from s.send_many(_envelopes(s.caps, messages), outs)
+            yield from s.send_many(_envelopes(s.caps, messages, s.bufs), outs)
             yield from s.quit()
             return _failed(messages, outs, None)
         except Exception as e:  # every failure becomes a code; nothing escapes a send
@@ -163,7 +176,7 @@ def _error(e, stage):
     return classify.exception(e, stage)
 
 
-def _envelopes(caps, messages):
+def _envelopes(caps, messages, bufs):
     # Session.send_many's envelopes, one at a time (a message's chunks are read only when its
     # body goes out); a message found bad here is given as its MailError.
     offered = b"SMTPUTF8" in caps
@@ -174,7 +187,15 @@ def _envelopes(caps, messages):
             smtputf8 = msg.needs_smtputf8 and offered
             size = msg.size(eightbit=eightbit, smtputf8=smtputf8)
             # Message text has CRLF line ends throughout (True): the session stuffs dots only.
-            yield (msg.envelope_from, msg.recipients(), msg.chunks(eightbit, smtputf8), size, eightbit, smtputf8, True)
+            yield (
+                msg.envelope_from,
+                msg.recipients(),
+                msg.chunks(eightbit, smtputf8, bufs),
+                size,
+                eightbit,
+                smtputf8,
+                True,
+            )
         except MailError as e:
             yield e
 

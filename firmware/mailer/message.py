@@ -49,15 +49,18 @@ class Message:
 
             raise MailError(SETTINGS, "address not ASCII: " + self.utf8[0])
 
-    def chunks(self, eightbit=False, smtputf8=False):
+    def chunks(self, eightbit=False, smtputf8=False, bufs=None):
         # Byte chunks making up the message: CRLF line ends, lines of at most 998 octets, not
         # dot-stuffed (the session does that). eightbit: the server takes BODY=8BITMIME.
+        # bytes or bytearray. Attachments are encoded through bufs (the send's, from
+        # Attachment.buffers(): a chunk may then be one of them, as it is only until the next
+        # but one is taken), or None: through buffers made for this call, each chunk its own.
         self.check_addresses(smtputf8)
-        return self._joined(eightbit)
+        return self._joined(eightbit, bufs)
 
-    def _joined(self, eightbit):
+    def _joined(self, eightbit, bufs):
         pend, n = [], 0
-        for p in self._parts(eightbit, None):
+        for p in self._parts(eightbit, bufs):
             pend.append(p)
             n += len(p)
             if n >= _CHUNK:
@@ -72,8 +75,8 @@ class Message:
         return sum(p if isinstance(p, int) else len(p) for p in self._parts(eightbit, False))
 
     def _parts(self, eightbit, buf):
-        # buf: None to allocate the one read buffer when an attachment needs it, False when
-        # only sizing (an attachment's encoded length is yielded as an int instead).
+        # buf: None to allocate the buffers (Attachment.buffers()) when an attachment needs them,
+        # False when only sizing (an attachment's encoded length is yielded as an int instead).
         yield self.head
         if self.raw and not self.has_8bit:
             cte = b"7bit"
@@ -104,7 +107,7 @@ class Message:
             if buf is False:
                 yield a.encoded_size()
             else:
-                buf = buf or bytearray(a.READ)
+                buf = buf or a.buffers(False)
                 yield from a.encoded(buf)
         yield delim + b"--\r\n"
 
