@@ -161,7 +161,7 @@ def endpoint(monkeypatch):
 
         monkeypatch.setattr(transport, "connect", connect)
         g = dict(GROUP)
-        return oauth2.TokenSource(g, transport.TlsConfig("ca", b"DER"), 1000, 3000, path, log), conns
+        return oauth2.TokenSource(g, transport.TlsConfig("ca", "ca.der"), 1000, 3000, path, log), conns
 
     return make
 
@@ -170,7 +170,7 @@ def test_refresh_request_is_rfc6749_section_6(endpoint):
     src, conns = endpoint(response(200, {"access_token": "at-1", "token_type": "Bearer", "expires_in": 3600}))
     assert src.token() == b"at-1"
     conn, host, port, tls_cfg, implicit = conns[0]
-    assert (host, port, tls_cfg.verify, tls_cfg.cadata, implicit) == ("login.example.com", 8443, "ca", b"DER", True)
+    assert (host, port, tls_cfg.verify, tls_cfg.ca_file, implicit) == ("login.example.com", 8443, "ca", "ca.der", True)
     body = (
         b"grant_type=refresh_token&refresh_token=1%2F%2Frefresh-T0ken%2Brt&client_id=app-id"
         b"&client_secret=client-S3cret%2F%2B%26%3D&scope=https%3A%2F%2Foutlook.office.com%2FSMTP.Send%20offline_access"

@@ -264,10 +264,10 @@ def test_apop_in_clear(dovecot, runner):
 
 
 def test_apop_over_stls_on_cpython(dovecot):
-    from mailer import resolve, transport
+    from mailer import transport
     from mailer.compat import Deadline
 
-    ca = resolve.load_ca(dovecot.certs["ca_der"])
+    ca = dovecot.certs["ca_der"]
     conn = transport.connect("127.0.0.1", dovecot.port, 5000, Deadline(10000), transport.TlsConfig("ca", ca))
     n = len(dovecot.log())
     try:

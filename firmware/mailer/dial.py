@@ -11,7 +11,7 @@ import select
 
 from mailer import compat
 from mailer.compat import const
-from mailer.errors import CERT, CLOCK, COMM, RESOLVE, MailError
+from mailer.errors import CERT, CLOCK, COMM, RESOLVE, SETTINGS, MailError
 from mailer.transport import _CPYTHON, Conn, _error
 
 if _CPYTHON:  # ssl has the same constants and SSLContext as MicroPython's tls
@@ -21,6 +21,20 @@ else:
 
 _IPPROTO_TCP = const(6)
 _TCP_NODELAY = const(1)
+
+
+def load_ca(path, key="smtp.ca_file"):
+    """The CA certificate file `key` (a settings key) names, as DER."""
+    # Mbed TLS takes DER only; accept PEM too by decoding the base64 body.
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        raise MailError(SETTINGS, key + ": cannot read " + path) from None
+    if data[:10] == b"-----BEGIN":
+        body = b"".join(ln for ln in data.split(b"\n") if ln and ln[:5] != b"-----")
+        data = binascii.a2b_base64(body)
+    return data
 
 
 def context(cfg, keep_leaf):
@@ -33,10 +47,11 @@ def context(cfg, keep_leaf):
     try:
         if cfg.verify == "ca":
             ctx.verify_mode = tls.CERT_REQUIRED
+            der = load_ca(cfg.ca_file, cfg.ca_key)
             if _CPYTHON:
-                ctx.load_verify_locations(cadata=cfg.cadata)
+                ctx.load_verify_locations(cadata=der)
             else:  # tls takes the DER as its one argument
-                ctx.load_verify_locations(cfg.cadata)
+                ctx.load_verify_locations(der)
         elif _CPYTHON:
             ctx.check_hostname = False  # CPython wants this before CERT_NONE
             ctx.verify_mode = tls.CERT_NONE
@@ -109,12 +124,16 @@ def connect(host, port, timeout_ms, deadline, tls_cfg, implicit_tls=False):
     if implicit_tls or tls_cfg.verify != "off":
         # The TLS context (about 1.8 KB in one piece on a 32-bit board) is made now, in a heap
         # swept clean before the send's modules load, not at STARTTLS in a fragmented one
-        # (32-bit: one message then needs 2 KiB less heap). A failure to make it (the clock,
-        # #843) is left for the handshake, where the session reports it.
+        # (32-bit: one message then needs 2 KiB less heap). A CA file that cannot be read (#861)
+        # stops the send here, before a word is said; any other failure to make the context
+        # (the clock, #843) is left for the handshake, where the session reports it: without
+        # STARTTLS an opportunistic send needs none.
         try:
             conn.ctx = context(tls_cfg, conn.keep_leaf)
-        except MailError:
-            pass
+        except MailError as e:
+            if e.code == SETTINGS:
+                conn.close()
+                raise
     if implicit_tls:
         try:
             conn.starttls()

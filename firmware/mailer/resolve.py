@@ -1,26 +1,10 @@
 # The settings resolved for sending, once (as mqtt_as copies its config once): what
 # mailer.client.Client keeps of a loaded settings dict, as plain values for the transport, the
 # session, POP3 and OAuth. One-time code: Client() imports this module and unloads it after.
-import binascii
-
-from mailer.errors import SETTINGS, MailError
-
+# A CA file is named here and read at each connect (mailer.dial): its DER (1.4 KB for a
+# common root) is not kept on the heap between sends.
 # The EHLO name when smtp.ehlo_name is empty: a board has no domain of its own.
 EHLO_NAME = "mailer.local"
-
-
-def load_ca(path, name="smtp.ca_file"):
-    """The CA certificate file `name` (a settings key) names, as DER."""
-    # Mbed TLS takes DER only; accept PEM too by decoding the base64 body.
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        raise MailError(SETTINGS, name + ": cannot read " + path) from None
-    if data[:10] == b"-----BEGIN":
-        body = b"".join(ln for ln in data.split(b"\n") if ln and ln[:5] != b"-----")
-        data = binascii.a2b_base64(body)
-    return data
 
 
 def _account(group):
@@ -31,8 +15,8 @@ def _account(group):
 
 
 def _tls_args(smtp, verify):
-    # (verify, CA DER, pin): transport.TlsConfig's arguments.
-    return (verify, load_ca(smtp["ca_file"]) if verify == "ca" else None, smtp["pin_sha256"])
+    # (verify, CA file, pin): transport.TlsConfig's arguments.
+    return (verify, smtp["ca_file"] if verify == "ca" else None, smtp["pin_sha256"])
 
 
 def client(c, cfg):
@@ -53,7 +37,7 @@ def client(c, cfg):
     if "XOAUTH2" in smtp["mechanisms"] or "OAUTHBEARER" in smtp["mechanisms"]:
         g = smtp["oauth2"]
         if g["ca_file"]:
-            args = ("ca", load_ca(g["ca_file"], "smtp.oauth2.ca_file"), None)
+            args = ("ca", g["ca_file"], None, "smtp.oauth2.ca_file")
         elif verify == smtp["verify"]:
             args = c.tls_args
         else:

@@ -15,12 +15,14 @@ _ETIMEDOUT = const(110)  # as errno has it; classify reads it as a time-out
 
 
 class TlsConfig:
-    # How a server's certificate is checked: verify "ca" (cadata: the CA's DER), "pin" (pin:
-    # SHA-256 hex of the server's own certificate) or "off". The name checked (RFC 6125) is
-    # the host connected to.
-    def __init__(self, verify="ca", cadata=None, pin=None):
+    # How a server's certificate is checked: verify "ca" (ca_file: the CA's certificate file,
+    # DER or PEM, read when a connection is made; ca_key: the setting that names it), "pin"
+    # (pin: SHA-256 hex of the server's own certificate) or "off". The name checked (RFC 6125)
+    # is the host connected to.
+    def __init__(self, verify="ca", ca_file=None, pin=None, ca_key="smtp.ca_file"):
         self.verify = verify
-        self.cadata = cadata
+        self.ca_file = ca_file
+        self.ca_key = ca_key
         self.pin = pin.replace(":", "").lower() if pin else None
 
 
