@@ -116,7 +116,6 @@ def test_a_peer_that_never_reads_is_a_write_time_out(pair):
     assert (e.value.code, e.value.detail) == (COMM, "write timed out")
 
 
-
 def test_the_ca_file_is_read_at_connect_and_not_kept(tmp_path):
     # A CA file is named by the settings and read when a connection is made (mailer.dial): its
     # certificate is not kept on the heap between sends, and a file that cannot be read stops
