@@ -48,20 +48,26 @@ def write_settings(path, port, ca_der, user, password, sender, to):
 
 
 def compile_worker(out, firmware=True):
-    """out/ with mp_work.mpy, and the firmware's .mpy too unless firmware=False (for a binary
-    with the firmware frozen in: nothing on the path may shadow it). Returns str(out)."""
+    """out/lib/ with mp_work.mpy, and the firmware's .mpy too unless firmware=False (for a binary
+    with the firmware frozen in: nothing on the path may shadow it). Returns str(out): the
+    worker runs in that folder (path_code()), so that each module is imported from
+    lib/mailer/x.mpy, as on a board from /lib/mailer/x.mpy, the name it is compiled with
+    (mpbuild.compile_files): the heap holds the names a board's holds, not a longer host path."""
+    lib = os.path.join(str(out), "lib")
     if firmware:
-        return mpbuild.compile_firmware(out, scripts=[WORKER])
-    mpbuild.compile_files(out, [(WORKER, "mp_work.py")])
+        mpbuild.compile_firmware(lib, scripts=[WORKER], lib="lib/")
+    else:
+        mpbuild.compile_files(lib, [(WORKER, "mp_work.py")])
     return str(out)
 
 
-def mp_cmd(binary, lib, settings, heapsize=None):
-    # The worker runs with nothing but lib and the binary's frozen modules on its path.
-    code = "import sys\nsys.path[:] = [%r, '.frozen']\nsys.argv[:] = ['mp_work', %r]\nimport mp_work\n" % (
-        lib,
-        settings,
-    )
+def path_code(root):
+    # The worker's folder and path: nothing but root/lib and the binary's frozen modules.
+    return "import os, sys\nos.chdir(%r)\nsys.path[:] = ['lib', '.frozen']\n" % root
+
+
+def mp_cmd(binary, root, settings, heapsize=None):
+    code = path_code(root) + "sys.argv[:] = ['mp_work', %r]\nimport mp_work\n" % settings
     cmd = [binary]
     if heapsize:
         cmd += ["-X", "heapsize=%d" % heapsize]

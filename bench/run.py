@@ -96,8 +96,7 @@ def mpy_sizes(out):
 # are on the heap; a module frozen into the firmware keeps them in flash instead): an
 # __import__ hook takes the heap before and after each first import of a mailer module, less
 # what the mailer modules it imports took. Loaded: what a program that sends loads.
-IMPORT_HEAP = """import builtins, gc, sys
-sys.path[:] = [%r, '.frozen']
+IMPORT_HEAP = """import builtins, gc
 real = builtins.__import__
 own = {}
 stack = []
@@ -122,7 +121,7 @@ for k in own:
 
 
 def import_heap(binary, lib):
-    r = subprocess.run([binary, "-c", IMPORT_HEAP % lib], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([binary, "-c", memory.path_code(lib) + IMPORT_HEAP], capture_output=True, text=True, timeout=60)
     if r.returncode:
         raise SystemExit("import heap: " + r.stderr)
     return {m: int(n) for m, n in (ln.split() for ln in r.stdout.split("\n") if ln)}
@@ -174,7 +173,7 @@ def main(argv=None):
     # A client starved of heap drops the handshake: aiosmtpd would log each as a traceback.
     logging.getLogger("mail.log").setLevel(logging.CRITICAL)
     proxy = DelayProxy(server.port, a.delay_ms / 1000).start()
-    env = dict(os.environ, MICROPYPATH=lib)
+    env = dict(os.environ, MICROPYPATH=os.path.join(lib, "lib"))
     clients = {
         "mailer": Worker(memory.mp_cmd(mp64, lib, settings), env),
         "smtplib": Worker(

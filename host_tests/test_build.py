@@ -30,7 +30,8 @@ def test_package_imports_from_mpy_only(tmp_path):
 
 
 def test_mpy_embeds_no_host_path(tmp_path):
-    # mpbuild compiles with -s <path on the board>: tracebacks name mailer/x.py, and no .mpy
+    # mpbuild compiles with -s <the file's path on the board>: tracebacks name
+    # /lib/mailer/x.mpy, the import interns that one name (not a second one), and no .mpy
     # carries the builder's folders.
     from tools import mpbuild
 
@@ -39,7 +40,18 @@ def test_mpy_embeds_no_host_path(tmp_path):
     for p in made:
         data = open(p, "rb").read()
         assert mpy.ROOT.encode() not in data and b"/tmp" not in data, p
-    assert b"mailer/codec.py" in open(os.path.join(tmp_path, "mailer", "codec.mpy"), "rb").read()
+    assert b"/lib/mailer/codec.mpy" in open(os.path.join(tmp_path, "mailer", "codec.mpy"), "rb").read()
+    assert b"main.py" in open(os.path.join(tmp_path, "main.mpy"), "rb").read()
+
+
+def test_the_import_path_and_the_source_name_are_one_name(tmp_path):
+    # Laid out as on a board (the bench's heap figures run so: bench/memory.py), a module's
+    # __file__ (its source name) is the very path it was imported from: one interned name.
+    mpy.compile_firmware(tmp_path / "lib", modules=["compat", "errors", "codec"], lib="lib/")
+    code = "import os, sys\nos.chdir(%r)\nsys.path[:] = ['lib']\n" % str(tmp_path)
+    code += "import mailer.codec\nprint(mailer.codec.__file__)"
+    r = mpy.run(["-c", code], extra_path=())
+    assert r.returncode == 0 and r.stdout.strip() == "lib/mailer/codec.mpy", r.stderr
 
 
 class FakeBoardFs:

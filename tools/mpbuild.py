@@ -57,28 +57,36 @@ def board_files(probe=False, asyncio=True):
 
 
 def compile_py(src, dest, name):
-    """mpy-cross src -> dest; `-s name` (the path on the board) so that no host path is
-    embedded in the .mpy (tracebacks name mailer/codec.py, not /home/...)."""
+    """mpy-cross src -> dest with `-s name`, the name tracebacks give: no host path is embedded
+    in the .mpy."""
     os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
     subprocess.run([mpy_cross_path(), "-s", name, "-o", dest, src], check=True)
     return dest
 
 
-def compile_files(out, files):
-    """Compile [(source, board path .py)] into out/<board path>.mpy; returns the .mpy paths."""
-    return [compile_py(src, os.path.join(str(out), name[:-3] + ".mpy"), name) for src, name in files]
+def compile_files(out, files, lib="/lib/"):
+    """Compile [(source, board path .py)] into out/<board path>.mpy; returns the .mpy paths.
+    A module of the package is named by the file a board imports it from, lib + mailer/x.mpy
+    (the import interns that path; given as the source name too, it is one name, not two:
+    16 fewer on the heap of a send). Other files keep their board path."""
+    made = []
+    for src, name in files:
+        mpy = name[:-3] + ".mpy"
+        made.append(compile_py(src, os.path.join(str(out), mpy), lib + mpy if name[:7] == "mailer/" else name))
+    return made
 
 
-def compile_firmware(out, modules=None, scripts=()):
+def compile_firmware(out, modules=None, scripts=(), lib="/lib/"):
     """Compile firmware/mailer (or only `modules`, names without .py) to out/mailer/*.mpy and
-    each script to out/<name>.mpy, for the Unix port to load from out. Returns str(out)."""
+    each script to out/<name>.mpy, for the Unix port to load from out (lib: compile_files).
+    Returns str(out)."""
     if modules is None:
         files = [f for f in board_files(probe=True) if f[1] != "main.py"]
     else:
         files = [(os.path.join(FIRMWARE, "mailer", m + ".py"), "mailer/%s.py" % m) for m in modules]
     files += [(s, os.path.basename(s)) for s in scripts]
     os.makedirs(os.path.join(str(out), "mailer"), exist_ok=True)
-    compile_files(out, files)
+    compile_files(out, files, lib)
     return str(out)
 
 
