@@ -282,6 +282,23 @@ def test_save_then_load_keeps_previous_as_backup(tmp_path):
     assert open(path, "rb").read() == open(path + ".bak", "rb").read() == second
 
 
+def test_load_and_save_leave_flashfile_as_they_found_it(tmp_path, monkeypatch):
+    # A board that only sends keeps no mailer.flashfile on its heap after load() or save();
+    # when another importer (the outbox) has it, it stays that one module, not a second copy.
+    import mailer
+
+    path = str(tmp_path / "settings.json")
+    monkeypatch.delitem(sys.modules, "mailer.flashfile")
+    monkeypatch.delattr(mailer, "flashfile")
+    settings.save(merged(smtp={"port": 2525}), path)
+    assert "mailer.flashfile" not in sys.modules
+    assert settings.load(path)["smtp"]["port"] == 2525
+    assert "mailer.flashfile" not in sys.modules and not hasattr(mailer, "flashfile")
+    monkeypatch.setitem(sys.modules, "mailer.flashfile", flashfile)
+    assert settings.load(path)["smtp"]["port"] == 2525
+    assert sys.modules["mailer.flashfile"] is flashfile
+
+
 def _no_schema(monkeypatch):
     # Makes any import of mailer.schema fail: load() must not need it.
     import sys

@@ -15,7 +15,6 @@ from binascii import crc32
 
 from mailer.compat import const, unload
 from mailer.errors import SETTINGS, MailError
-from mailer.flashfile import read_with_fallback, write_atomic
 
 VERSION = 1
 _MAX = const(16384)
@@ -74,6 +73,21 @@ def _schema(fn, arg):
         unload("mime")
 
 
+def _flash(fn, *args, **kw):
+    # mailer.flashfile's fn(...), the module loaded for the call only unless another importer
+    # (the outbox) has it: a board that only sends does not keep it on its heap.
+    import sys
+
+    keep = "mailer.flashfile" in sys.modules
+    from mailer import flashfile
+
+    try:
+        return getattr(flashfile, fn)(*args, **kw)
+    finally:
+        if not keep:
+            unload("flashfile")
+
+
 def check(raw, bad=()):
     """raw (a settings file's content) checked and completed with the defaults, as a plain
     dict; MailError(#861, "key: problem") naming the first problem (of bad, the problems
@@ -107,7 +121,7 @@ def load(path="settings.json", backup=None, stamp=False):
     try:
         if not names:
             raise ValueError("larger than %d bytes" % _MAX)
-        (raw, bad), _ = read_with_fallback(*names, parse=_parse)
+        (raw, bad), _ = _flash("read_with_fallback", *names, parse=_parse)
     except (OSError, ValueError) as e:
         raise MailError(SETTINGS, "%s: unreadable and no good backup (%s)" % (path, e)) from None
     raw.pop(STAMP, None)
@@ -124,4 +138,4 @@ def save(d, path="settings.json", backup=None, checked=False):
     if not checked:
         d = check(_copy(d, False))
     body = json.dumps(_copy(d, False)).encode()
-    write_atomic(path, [b'{"stamp": "%08x", ' % crc32(body[1:]), body[1:]], backup or path + ".bak")
+    _flash("write_atomic", path, [b'{"stamp": "%08x", ' % crc32(body[1:]), body[1:]], backup or path + ".bak")
