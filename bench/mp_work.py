@@ -52,7 +52,9 @@ def messages(cfg, item, path, heap):
         m = Message(mail["from"], mail["to"], subject="bench %s %d" % (item, i), body=BODY, attachments=atts)
         if heap.on:
             inner = m.chunks
-            m.chunks = lambda eightbit=False, smtputf8=False, inner=inner: heap.chunks(inner(eightbit, smtputf8))
+            m.chunks = lambda eightbit=False, smtputf8=False, bufs=None, inner=inner: heap.chunks(
+                inner(eightbit, smtputf8, bufs)
+            )
         out.append(m)
     return out
 
