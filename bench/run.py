@@ -378,10 +378,13 @@ def report(a, times, trips, heap, sizes, tls, rtt, ticker):
         # Timer jitter adds a little to every delayed leg: allow 0.5 round trip over the count.
         ("W1 round trips <= protocol need (%.1f)" % need, "%.1f" % rt["mailer"], rt["mailer"] <= need + 0.5),
         # W3: one round trip per further message (the body's end and the next envelope in one write).
+        # Its 56 delayed legs gather more jitter than W1's 17: a clean 28 measures 28.5-28.7 (the
+        # firmware of 7858ba6 and of later commits alike, on one machine on one day); one round trip
+        # more would read 29.5 or over.
         (
             "W3 round trips <= %d" % W3_TRIPS_MAX,
             "%.1f" % res["round_trips"]["W3"]["mailer"],
-            res["round_trips"]["W3"]["mailer"] <= W3_TRIPS_MAX + 0.5,
+            res["round_trips"]["W3"]["mailer"] <= W3_TRIPS_MAX + 0.75,
         ),
         (
             "W2 wall time <= %.1f x smtplib" % W2_RATIO_MAX,
