@@ -1,0 +1,152 @@
+# The mail transactions of an open SMTP session (RFC 5321 3.3): MAIL, RCPT, DATA and the body,
+# pipelined when the server offers PIPELINING (RFC 2920), with SIZE (RFC 1870), 8BITMIME and
+# SMTPUTF8 (RFC 6531). Steps of mailer.session (generators on a Session s: they yield what they
+# need done). Session.send_many() imports this module once the opening's (mailer.handshake) has
+# left the heap, and unloads it after: the two are never on the heap together.
+from mailer import codec
+from mailer.errors import SETTINGS, TOO_LARGE, MailError
+from mailer.session import _refused
+
+
+def send_many(s, envelopes, outs):
+    """Messages given as (sender, recipients, chunks, size, eightbit, smtputf8, crlf), or
+    as the MailError of one that cannot be sent (crlf: the chunks have CRLF line ends only,
+    see codec.DataEncoder). Appends one result per message to outs, in
+    order: (final reply line, [(recipient, refusal line)]), or the MailError that refused
+    it. Raises MailError when the session ends (a 421, a lost connection, a failure within
+    a body); outs then holds the results of the messages before."""
+    # RFC 2920 3.1: message content may start a pipelined group. With PIPELINING a body's
+    # end goes out in one write with the next message's MAIL, RCPT and DATA; the replies
+    # come back in order (its final reply, then the group's): one round trip per message.
+    pipe = b"PIPELINING" in s.caps
+    end = None  # (end of data not yet written, refused) of the message awaiting its final reply
+    for env in envelopes:
+        try:
+            cmds = _envelope(s, env)
+        except MailError as e:
+            cmds = _own(s, e)
+        if isinstance(cmds, MailError):
+            if end:
+                outs.append((yield from _each(s, _final(s, *end))))
+                end = None
+            outs.append(cmds)
+            continue
+        s.open_tx = True
+        if pipe:
+            group = s._cmd(b"".join(cmds))
+            yield end[0] + group if end else group
+            if end:
+                outs.append((yield from _each(s, _final(s, b"", end[1]))))
+                end = None
+                s.stage = "mail"
+            replies = []
+            for _ in cmds:
+                replies.append((yield from s._reply()))
+        else:
+            replies = []
+            for c in cmds:
+                yield s._cmd(c)
+                replies.append((yield from s._reply()))
+                if c[:4] == b"MAIL" and replies[-1].code != 250:
+                    break
+        end = yield from _each(s, _transaction(s, cmds, replies, env))
+        if isinstance(end, MailError):
+            outs.append(end)
+            end = None
+        elif not pipe:
+            outs.append((yield from _each(s, _final(s, *end))))
+            end = None
+    if end:
+        outs.append((yield from _each(s, _final(s, *end))))
+
+
+def _own(s, e):
+    # A refusal of one message (a reply to it, or bad input found before its MAIL) is its
+    # result, returned; a 421 (RFC 5321 3.8), a lost connection or a failure within a
+    # body ends the session for all that remain: raised.
+    mine = e.code in (SETTINGS, TOO_LARGE) if e.reply is None else e.reply[:3] != "421"
+    if not mine or s.stage == "body":
+        raise e
+    return e
+
+
+def _each(s, step):
+    try:
+        return (yield from step)
+    except MailError as e:
+        return _own(s, e)
+
+
+def _envelope(s, env):
+    # The commands of one transaction (RSET, MAIL, RCPT..., DATA).
+    s.stage = "mail"
+    if isinstance(env, MailError):
+        raise env
+    sender, recipients, _, size, eightbit, smtputf8, _ = env
+    limit = s.caps.get(b"SIZE", b"")
+    if size is not None and limit.isdigit() and 0 < int(limit) < size:
+        raise MailError(TOO_LARGE, "%d bytes, server takes %s" % (size, limit.decode()), retry=False)
+    params = b""
+    if size is not None and b"SIZE" in s.caps:
+        params += b" SIZE=%d" % size
+    if eightbit and b"8BITMIME" in s.caps:
+        params += b" BODY=8BITMIME"
+    if smtputf8:
+        params += b" SMTPUTF8"
+    cmds = [codec.command(b"MAIL", b"FROM:<" + sender + b">" + params)]
+    for rcpt in recipients:
+        cmds.append(codec.command(b"RCPT", b"TO:<" + rcpt + b">"))
+    cmds.append(b"DATA\r\n")
+    if s.open_tx:
+        # The last transaction stopped before its end of data: the server may still hold
+        # its sender and recipients. After an end of data it holds nothing, whatever the
+        # reply (RFC 5321 4.1.1.4), so no RSET then.
+        cmds.insert(0, b"RSET\r\n")
+    return cmds
+
+
+def _transaction(s, cmds, replies, env):
+    # Checks the envelope's replies and sends the body; returns (its last piece with the
+    # end-of-data line, not yet written, refused recipients).
+    recipients = env[1]
+    if cmds[0] == b"RSET\r\n":
+        cmds, replies = cmds[1:], replies[1:]
+    if replies[0].code != 250:
+        raise _refused("mail", replies[0])
+    refused = []
+    for rcpt, r in zip(recipients, replies[1:-1]):
+        if r.code not in (250, 251):
+            refused.append((rcpt, r.line()))
+    data = replies[-1] if len(replies) == len(cmds) else None
+    if len(refused) == len(recipients):
+        if data is not None and data.code == 354:
+            yield s._cmd(b".\r\n")  # RFC 2920 3.1: end the data nobody will receive
+            yield from s._reply()
+            s.open_tx = False
+        # A 4xx among them makes the whole message worth trying again (nobody got it yet).
+        temporary = [r for r in replies[1:-1] if r.code < 500]
+        raise _refused("rcpt", temporary[0] if temporary else replies[1])
+    if data is None or data.code != 354:
+        raise _refused("data", data or replies[-1])
+    s.stage = "body"
+    s._in_step()  # a reply already here would be taken for the final one
+    enc = codec.DataEncoder(env[6])
+    held = b""
+    for chunk in env[2]:
+        if held:
+            yield held
+        held = enc.encode(chunk)
+    s.stage = "final"
+    s.open_tx = False  # its end goes out before any other command
+    # The body's last piece and the end-of-data line go in one write (no Nagle stall), with
+    # the next message's group when pipelining.
+    return held + enc.finish(), refused
+
+
+def _final(s, end, refused):
+    s.stage = "final"
+    if end:
+        yield end
+    r = yield from s._expect((250,), "final")
+    s.stage = "sent"
+    return r.line(), refused
