@@ -53,10 +53,10 @@ def test_full_transcript_byte_for_byte():
         b"Subject: hi\r\n\r\nbody\r\n.\r\n"
         b"QUIT\r\n"
     )
-    # PIPELINING: MAIL, RCPT and DATA went out in one write (RFC 2920), and the body's end
-    # with the end-of-data line in one more.
+    # PIPELINING: MAIL, RCPT and DATA went out in one write (RFC 2920), the body in one more,
+    # and the end-of-data line in the next (not copied onto the body's last piece).
     assert b"MAIL FROM:<dev@example.com> SIZE=24\r\nRCPT TO:<ops@example.com>\r\nDATA\r\n" in conn.writes
-    assert b"Subject: hi\r\n\r\nbody\r\n.\r\n" in conn.writes
+    assert conn.writes[-3:] == [b"Subject: hi\r\n\r\nbody\r\n", b".\r\n", b"QUIT\r\n"]
     assert conn.closed
 
 
@@ -154,7 +154,8 @@ def test_without_pipelining_one_command_per_write():
         b"MAIL FROM:<a@b.c>\r\n",
         b"RCPT TO:<d@e.f>\r\n",
         b"DATA\r\n",
-        b"x\r\n.\r\n",
+        b"x\r\n",
+        b".\r\n",
     ]
 
 
@@ -373,10 +374,13 @@ def test_three_pipelined_messages_one_write_per_further_message():
     assert conn.writes == [
         b"EHLO board.local\r\n",
         group(1),
-        b"m1\r\n.\r\n" + group(2),
+        b"m1\r\n",
+        b".\r\n" + group(2),
         b"a\r\n",
-        b"b\r\n.\r\n" + group(3),
-        b"m3\r\n.\r\n",
+        b"b\r\n",
+        b".\r\n" + group(3),
+        b"m3\r\n",
+        b".\r\n",
     ]
     # One read per flight: the final reply and the next group's came in one packet, or two.
     assert conn.reads == 2 + 5 and not conn.script
@@ -389,7 +393,7 @@ def test_three_pipelined_messages_one_write_per_further_message():
         (
             [b"250 q1\r\n" + GROUP, b"554 5.7.1 spam\r\n" + GROUP],
             "554 5.7.1 spam",
-            [b"m2\r\n.\r\n" + group(3), b"m3\r\n.\r\n"],
+            [b"m2\r\n", b".\r\n" + group(3), b"m3\r\n", b".\r\n"],
         ),
         # Its only recipient is refused and so is DATA: the server may still hold its sender,
         # so RSET goes before the third.
@@ -399,7 +403,7 @@ def test_three_pipelined_messages_one_write_per_further_message():
                 b"250 reset\r\n" + GROUP,
             ],
             "550 5.1.1 no such user",
-            [group(3, b"RSET\r\n"), b"m3\r\n.\r\n"],
+            [group(3, b"RSET\r\n"), b"m3\r\n", b".\r\n"],
         ),
     ],
 )
@@ -408,8 +412,8 @@ def test_refusal_of_the_middle_message_is_its_own(replies, refusal, third):
     out = send_all(s, [env(1), env(2), env(3)])
     assert out[0] == ("250 q1", []) and out[2] == ("250 q3", [])
     assert isinstance(out[1], MailError) and out[1].reply == refusal and out[1].code == COMM
-    assert conn.writes[1:3] == [group(1), b"m1\r\n.\r\n" + group(2)]
-    assert conn.writes[3:] == third and not conn.script
+    assert conn.writes[1:4] == [group(1), b"m1\r\n", b".\r\n" + group(2)]
+    assert conn.writes[4:] == third and not conn.script
 
 
 def test_message_bad_before_mail_sends_the_last_end_alone():
@@ -417,7 +421,7 @@ def test_message_bad_before_mail_sends_the_last_end_alone():
     conn, s = pipelined([GROUP, b"250 q1\r\n", GROUP, b"250 q3\r\n"])
     out = send_all(s, [env(1), bad, env(3)])
     assert out == [("250 q1", []), bad, ("250 q3", [])]
-    assert conn.writes[1:] == [group(1), b"m1\r\n.\r\n", group(3), b"m3\r\n.\r\n"]
+    assert conn.writes[1:] == [group(1), b"m1\r\n", b".\r\n", group(3), b"m3\r\n", b".\r\n"]
 
 
 @pytest.mark.parametrize(
@@ -454,16 +458,20 @@ def test_failure_within_a_body_closes_without_quit(monkeypatch):
     monkeypatch.setattr(transport, "connect", lambda *a, **k: conn)
     m = Message("a@b.c", "d@e.f", "s", "x\n" * 1000, date=(2026, 1, 1, 0, 0, 0, 0, 0))
     whole = m.chunks
+    first = []
 
     def broken(*a):
         it = whole(*a)
-        yield next(it)
+        first.append(next(it))
+        yield first[0]
         raise MailError(861, "attachment unreadable")
 
     m.chunks = broken
     (r,) = client.deliver(resolved_cfg(auth="none"), [m])
     assert r.error.code == 861 and r.error.detail == "attachment unreadable"
-    assert conn.written.endswith(b"DATA\r\n") and b"QUIT" not in conn.written and conn.closed
+    # The first piece went out (each is written before the next is made); no end of data.
+    assert conn.written.endswith(b"DATA\r\n" + first[0]) and first[0].endswith(b"x\r\n")
+    assert b"QUIT" not in conn.written and conn.closed
 
 
 def test_without_pipelining_each_final_reply_before_the_next_mail():
@@ -483,16 +491,18 @@ def test_without_pipelining_each_final_reply_before_the_next_mail():
 
     assert send_all(s, envelopes()) == [("250 q", [])] * 2
     # The first final reply was in before anything of the second message went out.
-    assert seen == [(b"m1\r\n.\r\n", 4)]
+    assert seen == [(b".\r\n", 4)]
     assert conn.writes[1:] == [
         b"MAIL FROM:<s@b.c>\r\n",
         b"RCPT TO:<r1@e.f>\r\n",
         b"DATA\r\n",
-        b"m1\r\n.\r\n",
+        b"m1\r\n",
+        b".\r\n",
         b"MAIL FROM:<s@b.c>\r\n",
         b"RCPT TO:<r2@e.f>\r\n",
         b"DATA\r\n",
-        b"m2\r\n.\r\n",
+        b"m2\r\n",
+        b".\r\n",
     ]
     assert not conn.script
 
@@ -506,4 +516,4 @@ def test_reply_beyond_final_and_group_is_not_in_step():
         send_all(s, [env(1), env(2)], outs)
     assert outs == [("250 q1", [])]
     assert e.value.detail == "reply not asked for, before body"
-    assert conn.writes[-1] == b"m1\r\n.\r\n" + group(2)
+    assert conn.writes[-1] == b".\r\n" + group(2)

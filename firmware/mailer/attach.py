@@ -47,26 +47,24 @@ def b64_size(n):
     return full * 78 + (4 * ((rest + 2) // 3) + 2 if rest else 0)
 
 
-def b64_chunks(pieces, outs):
+def b64_chunks(pieces, out=None):
     # pieces: memoryviews whose lengths are multiples of 57 except the last one. Each is
-    # encoded as whole base64 lines. outs: the send's two output buffers (Attachment.buffers()),
-    # which take turns: a full chunk is the buffer itself, not a new 624-byte piece each time
-    # (near the edge of a fragmented heap that piece failed first), and it stays as it is while
-    # the next one is made (the session holds one back, to send it with the end of data).
-    # outs None: each chunk is a new buffer. The last, shorter chunk is new bytes.
+    # encoded as whole base64 lines. out: the send's output buffer (Attachment.buffers()): a full
+    # chunk is that buffer itself, not a new 624-byte piece each time (near the edge of a
+    # fragmented heap that piece failed first), and it holds until the next one is made (the
+    # session writes each chunk before it takes the next). None: each chunk is a new buffer. The
+    # last, shorter chunk is new bytes.
     for mv in pieces:
-        out = outs[0] if outs else bytearray(_OUT)
-        if outs:
-            outs.reverse()
+        buf = out if out is not None else bytearray(_OUT)
         j = 0
         for i in range(0, len(mv), B64_IN):
             line = b2a_base64(mv[i : i + B64_IN])  # ends with "\n": made "\r\n" in place
             n = len(line)
-            out[j : j + n] = line
-            out[j + n - 1] = 13
-            out[j + n] = 10
+            buf[j : j + n] = line
+            buf[j + n - 1] = 13
+            buf[j + n] = 10
             j += n + 1
-        yield out if j == _OUT else bytes(memoryview(out)[:j])
+        yield buf if j == _OUT else bytes(memoryview(buf)[:j])
 
 
 class Attachment:
@@ -114,9 +112,9 @@ class Attachment:
 
     @staticmethod
     def buffers(shared=True):
-        # What encoded() reads and encodes through: the read buffer and, shared (for a send,
-        # every attachment of its messages in turn), the two output buffers.
-        return bytearray(_READ), [bytearray(_OUT), bytearray(_OUT)] if shared else None
+        # What encoded() reads and encodes through: the read buffer and, shared (a send's, for
+        # every attachment of its messages in turn), the output buffer.
+        return bytearray(_READ), bytearray(_OUT) if shared else None
 
     def pieces(self, buf):
         # Memoryviews of at most len(buf) octets, each a multiple of 57 but the last, read

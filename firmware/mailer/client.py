@@ -67,7 +67,7 @@ class Client:
         # The modules below load into a heap swept clean: less fragmentation (on the 32-bit port
         # one message then needs 2 KiB less heap, a 1 MiB attachment 4 KiB less).
         gc.collect()
-        # The attachments' buffers (1.7 KB, for every message of the send in turn) are made
+        # The attachments' buffers (1.1 KB, for every message of the send in turn) are made
         # first, while there are holes big enough for them: made when the body starts, in a
         # heap the handshake has broken up, they were what failed first (32-bit: -2 KiB).
         bufs = None

@@ -53,8 +53,8 @@ class Message:
         # Byte chunks making up the message: CRLF line ends, lines of at most 998 octets, not
         # dot-stuffed (the session does that). eightbit: the server takes BODY=8BITMIME.
         # bytes or bytearray. Attachments are encoded through bufs (the send's, from
-        # Attachment.buffers(): a chunk may then be one of them, as it is only until the next
-        # but one is taken), or None: through buffers made for this call, each chunk its own.
+        # Attachment.buffers(): a chunk may then be its output buffer, as it is only until the
+        # next one is taken), or None: through buffers made for this call, each chunk its own.
         self.check_addresses(smtputf8)
         return self._joined(eightbit, bufs)
 

@@ -131,16 +131,16 @@ def _transaction(s, cmds, replies, env):
     s.stage = "body"
     s._in_step()  # a reply already here would be taken for the final one
     enc = codec.DataEncoder(env[6])
-    held = b""
     for chunk in env[2]:
-        if held:
-            yield held
-        held = enc.encode(chunk)
+        data = enc.encode(chunk)
+        if data:
+            yield data  # written before the next chunk is made: a chunk may be a reused buffer
     s.stage = "final"
     s.open_tx = False  # its end goes out before any other command
-    # The body's last piece and the end-of-data line go in one write (no Nagle stall), with
-    # the next message's group when pipelining.
-    return held + enc.finish(), refused
+    # The end-of-data line goes in the next write, with the next message's group when
+    # pipelining. Not joined to the body's last piece: that copy of it was what failed first
+    # near the edge (32-bit); with TCP_NODELAY (mailer.dial) a second small write costs no stall.
+    return enc.finish(), refused
 
 
 def _final(s, end, refused):
