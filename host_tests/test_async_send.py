@@ -100,6 +100,7 @@ def test_board_on_asyncio_drains_the_outbox_as_a_task(smtpd, tmp_path, big):
     assert ticks > 5 and frames > 1, r.stdout  # the user's ticker ran, the spinner turned
     (m,) = smtpd.messages
     assert b"Subject: Async board" in m["content"] and out[-1][5:].encode() in m["content"]
+    assert len(m["content"]) > 4 * KIB * KIB * 4 // 3
     assert os.listdir(tmp_path / "outbox") == ["failed"]  # delivered, so removed from flash
 
 
