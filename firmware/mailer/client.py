@@ -5,7 +5,7 @@
 # The session, the transport and the codec are imported by session(), when a send starts, and
 # the settings are resolved by mailer.resolve, loaded for that moment only: an idle board keeps
 # that heap for its own program.
-from mailer.compat import Deadline, unload
+from mailer.compat import Deadline, once
 from mailer.errors import AUTH, COMM, MEMORY, OAUTH, SETTINGS, TLS_REQUIRED, TOO_LARGE, MailError
 
 
@@ -36,12 +36,7 @@ class Client:
     came from, where a rotated OAuth refresh token is saved (None: kept in RAM only)."""
 
     def __init__(self, cfg, settings_path=None):
-        from mailer import resolve
-
-        try:
-            resolve.client(self, cfg)
-        finally:
-            unload("resolve")
+        once("resolve", "client", self, cfg)
         # The TokenSource, and with it the cached access token, is made by the first session()
         # and kept for every deliver().
         self.settings_path = settings_path

@@ -51,6 +51,22 @@ def unload(name):
         delattr(mailer, name)
 
 
+def once(name, fn, *args, **kw):
+    """mailer.<name>'s fn(*args, **kw), the module loaded for the call only (unload after it),
+    unless another importer had it loaded already: then it stays that one module, not a second
+    copy made by the next import."""
+    import sys
+
+    full = "mailer." + name
+    keep = full in sys.modules
+    __import__(full)
+    try:
+        return getattr(sys.modules[full], fn)(*args, **kw)
+    finally:
+        if not keep:
+            unload(name)
+
+
 def sleep_ms(ms):
     if hasattr(time, "sleep_ms"):
         time.sleep_ms(ms)

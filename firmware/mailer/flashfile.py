@@ -68,7 +68,8 @@ def read_with_fallback(path, backup=None, parse=None):
             continue
         try:
             with open(p, "rb") as f:
-                data = f.read()
+                # Read at the file's size: one piece, not a buffer grown (and copied) as it fills.
+                data = f.read(os.stat(p)[6])
             return (parse(data) if parse else data), p != path
         except (OSError, ValueError) as e:
             if first is None:
