@@ -5,6 +5,7 @@
 import binascii
 import errno
 import hashlib
+import os
 import socket
 
 import select
@@ -28,7 +29,7 @@ def load_ca(path, key="smtp.ca_file"):
     # Mbed TLS takes DER only; accept PEM too by decoding the base64 body.
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            data = f.read(os.stat(path)[6])  # in one piece, not a buffer grown as it fills
     except OSError:
         raise MailError(SETTINGS, key + ": cannot read " + path) from None
     if data[:10] == b"-----BEGIN":

@@ -66,8 +66,10 @@ class Message:
             if n >= _CHUNK:
                 yield pend[0] if len(pend) == 1 else b"".join(pend)
                 pend, n = [], 0
-        if pend:
-            yield b"".join(pend)
+        # The last, shorter piece goes as the parts it is made of (for a short message: its
+        # header block, the text part's header, its lines): one more write each, but no copy
+        # of the whole tail at the moment the heap is fullest (32-bit W1 -1 KiB).
+        yield from pend
 
     def size(self, eightbit=False, smtputf8=False):
         # The exact length of chunks(): attachments counted from their sizes, never read.
