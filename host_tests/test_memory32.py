@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(mpbuild.ROOT, "bench"))
 import memory  # noqa: E402
 
 KIB = 1024
-BUDGET_KIB = {"idle": 20, "W1": 45, "W2": 51}
+BUDGET_KIB = {"idle": 20, "W1": 40, "W2": 48}
 MP32 = mpbuild.mp32_path()
 WHY = mpbuild.can_run(MP32)
 pytestmark = pytest.mark.skipif(WHY is not None, reason="32-bit Unix port: %s" % WHY)
