@@ -106,8 +106,8 @@ class Attachment:
         return b64_size(self.size())
 
     def encoded(self, bufs):
-        # The base64 body in chunks, read through bufs (buffers(), one set for every attachment
-        # of a message).
+        # The base64 body in chunks, read and encoded through bufs (buffers(): a send's, one
+        # set for every attachment of its messages, or one message's).
         return b64_chunks(self.pieces(bufs[0]), bufs[1])
 
     @staticmethod

@@ -9,14 +9,9 @@ from mailer.session import _refused
 
 
 def send_many(s, envelopes, outs):
-    """Messages given as (sender, recipients, chunks, size, eightbit, smtputf8, crlf), or
-    as the MailError of one that cannot be sent (crlf: the chunks have CRLF line ends only,
-    see codec.DataEncoder). Appends one result per message to outs, in
-    order: (final reply line, [(recipient, refusal line)]), or the MailError that refused
-    it. Raises MailError when the session ends (a 421, a lost connection, a failure within
-    a body); outs then holds the results of the messages before."""
+    """Session s's send_many(envelopes, outs) (see there)."""
     # RFC 2920 3.1: message content may start a pipelined group. With PIPELINING a body's
-    # end goes out in one write with the next message's MAIL, RCPT and DATA; the replies
+    # end of data goes out in one write with the next message's MAIL, RCPT and DATA; the replies
     # come back in order (its final reply, then the group's): one round trip per message.
     pipe = b"PIPELINING" in s.caps
     end = None  # (end of data not yet written, refused) of the message awaiting its final reply
