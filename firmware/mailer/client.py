@@ -31,9 +31,10 @@ class Result:
 
 
 class Client:
-    """The settings (a loaded settings dict) resolved for sending; the CA file is read here,
-    once. deliver() may be called any number of times. settings_path: the file the settings
-    came from, where a rotated OAuth refresh token is saved (None: kept in RAM only)."""
+    """The settings (a loaded settings dict) resolved for sending (mailer.resolve); the CA
+    file is named here and read at each connect. deliver() may be called any number of times.
+    settings_path: the file the settings came from, where a rotated OAuth refresh token is
+    saved (None: kept in RAM only)."""
 
     def __init__(self, cfg, settings_path=None):
         once("resolve", "client", self, cfg)

@@ -7,7 +7,7 @@ import sys
 
 import select
 
-from mailer.compat import const, unload
+from mailer.compat import const, once
 from mailer.errors import COMM, TLS_REQUIRED, MailError
 
 _CPYTHON = sys.implementation.name == "cpython"
@@ -128,16 +128,9 @@ class Conn:
         then, loads that module again here, into the session's fragmented heap."""
         check_unread(unread)
         ctx, self.ctx = self.ctx, None
-        if ctx is None or self.tls_cfg.pin:
-            from mailer import dial
-
-            try:
-                self._wrap(ctx or dial.context(self.tls_cfg, self.keep_leaf))
-                dial.check_pin(self.tls_cfg, self.leaf)
-            finally:
-                unload("dial")
-        else:
-            self._wrap(ctx)
+        self._wrap(ctx or once("dial", "context", self.tls_cfg, self.keep_leaf))
+        if self.tls_cfg.pin:
+            once("dial", "check_pin", self.tls_cfg, self.leaf)
 
     def _wrap(self, ctx):
         self._arm()
@@ -170,9 +163,4 @@ class Conn:
 def connect(host, port, timeout_ms, deadline, tls_cfg, implicit_tls=False):
     """A Conn to host:port (TLS at once when implicit_tls), bounded by the time-out and the
     deadline (mailer.dial, loaded for the call only)."""
-    from mailer import dial
-
-    try:
-        return dial.connect(host, port, timeout_ms, deadline, tls_cfg, implicit_tls)
-    finally:
-        unload("dial")
+    return once("dial", "connect", host, port, timeout_ms, deadline, tls_cfg, implicit_tls)
