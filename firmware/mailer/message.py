@@ -76,8 +76,8 @@ class Message:
         self.check_addresses(smtputf8)
         return sum(p if isinstance(p, int) else len(p) for p in self._parts(eightbit, False))
 
-    def _parts(self, eightbit, buf):
-        # buf: None to allocate the buffers (Attachment.buffers()) when an attachment needs them,
+    def _parts(self, eightbit, bufs):
+        # bufs: None to allocate the buffers (Attachment.buffers()) when an attachment needs them,
         # False when only sizing (an attachment's encoded length is yielded as an int instead).
         yield self.head
         if self.raw and not self.has_8bit:
@@ -106,11 +106,11 @@ class Message:
             # The CRLF before a delimiter belongs to it (RFC 2046 5.1.1): body and base64
             # both end with CRLF, so each part's content ends cleanly.
             yield delim + b"\r\n" + a.head + b"\r\n"
-            if buf is False:
+            if bufs is False:
                 yield a.encoded_size()
             else:
-                buf = buf or a.buffers(False)
-                yield from a.encoded(buf)
+                bufs = bufs or a.buffers(False)
+                yield from a.encoded(bufs)
         yield delim + b"--\r\n"
 
     def _body_lines(self, cte):

@@ -23,24 +23,14 @@ _SEP = b'", '
 _SECRETS = ("password", "client_secret", "refresh_token")
 
 
-def _copy(d, hide):
-    out = {}
+def _copy(d, hide, cls=dict):
+    out = cls()
     for k, v in d.items():
         if isinstance(v, dict):
-            v = _copy(v, hide)
+            v = _copy(v, hide, cls)
         elif hide and k in _SECRETS and v:
             v = "***"
         out[k] = v
-    return out
-
-
-def _taken(d):
-    # d (plain dicts, as json made them) as Settings, taken apart as it is copied: the copy
-    # never holds the heap of two whole settings at once.
-    out = Settings()
-    for k in list(d):
-        v = d.pop(k)
-        out[k] = _taken(v) if isinstance(v, dict) else v
     return out
 
 
@@ -66,12 +56,6 @@ def _schema(fn, arg):
         return once("schema", fn, arg)
     finally:
         unload("mime")
-
-
-def _flash(fn, *args, **kw):
-    # mailer.flashfile's fn(...), loaded for the call only unless the outbox has it: a board that
-    # only sends does not keep it on its heap.
-    return once("flashfile", fn, *args, **kw)
 
 
 def check(raw, bad=()):
@@ -102,7 +86,7 @@ def load(path="settings.json", backup=None, stamp=False):
     try:
         if not names:
             raise ValueError("larger than %d bytes" % _MAX)
-        (raw, bad), _ = _flash("read_with_fallback", *names, parse=_parse)
+        (raw, bad), _ = once("flashfile", "read_with_fallback", *names, parse=_parse)
     except (OSError, ValueError) as e:
         raise MailError(SETTINGS, "%s: unreadable and no good backup (%s)" % (path, e)) from None
     raw.pop(STAMP, None)
@@ -110,7 +94,7 @@ def load(path="settings.json", backup=None, stamp=False):
         raw = check(raw, bad or ())
         if stamp:
             save(raw, path, backup, checked=True)
-    return _taken(raw)
+    return _copy(raw, False, Settings)
 
 
 def save(d, path="settings.json", backup=None, checked=False):
@@ -118,4 +102,7 @@ def save(d, path="settings.json", backup=None, checked=False):
     if not checked:
         d = check(_copy(d, False))
     body = json.dumps(_copy(d, False)).encode()
-    _flash("write_atomic", path, [b'{"stamp": "%08x", ' % crc32(body[1:]), body[1:]], backup or path + ".bak")
+    # mailer.flashfile for the call only, unless the outbox has it: a board that only sends
+    # does not keep it on its heap.
+    parts = [b'{"stamp": "%08x", ' % crc32(body[1:]), body[1:]]
+    once("flashfile", "write_atomic", path, parts, backup or path + ".bak")
