@@ -80,3 +80,40 @@ def test_same_bytes_as_cpython(lib, files, label):
     assert r.stdout.split("\n")[:3] == want
     size = int(want[0].split()[0])
     assert size > os.path.getsize(path) * 4 // 3  # the attachment really is in there
+
+
+# On MicroPython, iterating a str, indexing one, or chr() interns each character yielded as a
+# qstr, on the heap for good: a board that tested text that way would grow its qstr table with
+# every new character its messages hold. After one warm-up message (names, the first pool), the
+# count must not move however new the text is: subject, display names, addresses, a non-ASCII
+# file name, the MIME type, a Message-ID.
+QSTR_TEXT = r"""
+import micropython
+from mailer.message import Message
+from mailer.attach import Attachment
+
+def make(chars, asc):
+    # chars in the subject, body, a display name and a file name; asc (ASCII) in the fields
+    # that take only that: the addresses, the MIME type and the Message-ID
+    words = " ".join(chars[i : i + 5] for i in range(0, len(chars), 5))
+    a = Attachment(data=b"x", name="f%s\u00e9.%s" % (chars[:8], chars[-3:]), mime_type="text/" + asc[:6])
+    m = Message("Dev %s <dev@%s.example>" % (chars[:6], asc[:6]), ["x%s@example.com" % asc[:9]],
+                subject=words, body=words, attachments=[a], date=(2026, 12, 3, 10, 0, 0),
+                message_id="<%s@%s.example>" % (asc, asc[:6]))
+    for _ in m.chunks():
+        pass
+
+make("abcdefghij", "abcdefghij")
+micropython.qstr_info()  # "qstr pool: n_pool=1, n_qstr=..., ..."
+make("KLMNOPQRSTUVWXYZklmnopqrstuvwxyz0123456789", "KLMNOPQRSTUVWXYZklmnopqrstuvwxyz0123456789")
+make("\u00e4\u00f6\u00fc\u00df\u20ac-_.~", "KLMNOP")
+micropython.qstr_info()
+"""
+
+
+def test_message_text_interns_no_qstrs(tmp_path):
+    lib = mpy.compile_firmware(tmp_path / "lib", ["__init__", "compat", "errors", "mime", "message", "attach"])
+    r = mpy.run(["-c", "import sys\nsys.path[:] = [%r]\n" % lib + QSTR_TEXT])
+    assert r.returncode == 0, r.stderr
+    before, after = [int(x.split(",")[0]) for x in r.stdout.split("n_qstr=")[1:]]
+    assert after == before, r.stdout

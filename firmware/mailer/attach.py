@@ -87,7 +87,7 @@ class Attachment:
         self.name = mime.check("attachment name", name or "")
         if not name or len(name.encode()) > 200:
             raise MailError(SETTINGS, "attachment name missing or too long")
-        self.mime_type = mime.token("mime_type", mime_type or guess_type(name), "/+-.")
+        self.mime_type = mime.token("mime_type", mime_type or guess_type(name), b"/+-.")
         self.head = mime.part_head(self.name, self.mime_type)
 
     def size(self):

@@ -38,6 +38,18 @@ except AttributeError:  # CPython
         return a + b
 
 
+def alnum_or(b, marks):
+    """Whether every byte of b (bytes) is an ASCII letter or digit, or one of marks (bytes).
+    Tests of text go through its bytes: on MicroPython iterating a str (or indexing one, or
+    chr()) interns each character it yields as a qstr, on the heap for good, so a board that
+    checked every subject character by character would keep growing its qstr table."""
+    for c in b:
+        # c & 0xDF folds a-z onto A-Z and takes nothing else there.
+        if not (48 <= c <= 57 or 65 <= c & 0xDF <= 90 or c in marks):
+            return False
+    return True
+
+
 def unload(name):
     """Forget mailer.<name>, a module imported for one operation (the settings check, the making
     of a message): its code and constants leave the heap once nothing refers to them (the

@@ -8,7 +8,7 @@ import os
 import time
 from binascii import b2a_base64, hexlify
 
-from mailer.compat import clock_ok, const
+from mailer.compat import alnum_or, clock_ok, const
 from mailer.errors import CLOCK, SETTINGS, MailError
 
 # RFC 5322 2.1.1: lines SHOULD be at most 78 characters (CRLF excluded).
@@ -20,8 +20,9 @@ _EW_OCTETS = const(42)
 _DAYS = "SunMonTueWedThuFriSat"
 _MONTHS = "JanFebMarAprMayJunJulAugSepOctNovDec"
 # RFC 5322 3.2.3 atext (besides letters and digits): a display name made only of these and
-# spaces goes as it is; anything else is encoded.
-_ATEXT = "!#$%&'*+-/=?^_`{|}~ "
+# spaces goes as it is; anything else is encoded. Text is tested through its bytes
+# (compat.alnum_or says why).
+_ATEXT = b"!#$%&'*+-/=?^_`{|}~ "
 # RFC 5321 4.5.3.1.6: at most 998 octets per line before CRLF.
 _MAX_LINE = const(998)
 # Recipients per message: RFC 5321 4.5.3.1.8 has servers take at least 100 in one transaction.
@@ -43,9 +44,9 @@ def date(t):
 def _plain(text, display_name):
     # Printable ASCII (only atext in a display name), words short enough to fold between, and
     # nothing a decoder would take for an encoded-word ("=?"), goes as it is.
-    for c in text:
-        if not " " <= c <= "~" or (display_name and not (c.isalpha() or c.isdigit() or c in _ATEXT)):
-            return False
+    b = text.encode()
+    if display_name and not alnum_or(b, _ATEXT) or not _printable(b):
+        return False
     # Leading, trailing or doubled spaces would be lost in unfolding: those go encoded too.
     words = text.split(" ")
     return "=?" not in text and "" not in words and max(len(w) for w in words) <= 70
@@ -87,22 +88,29 @@ def fold(name, tokens):
     return b"".join(out)
 
 
+def _printable(b):
+    # Printable ASCII only (b: bytes).
+    for c in b:
+        if not 32 <= c <= 126:
+            return False
+    return True
+
+
 def check(field, value):
     # A CR, LF or NUL in a header value would let the caller add headers (header injection)
     # or, in an address, SMTP commands. The one check of text given to the firmware (messages
     # and settings, through mailer.schema); codec.command guards the wire again, in bytes.
     if not isinstance(value, str):
         raise MailError(SETTINGS, field + ": not a string")
-    for bad in "\r\n\0":
-        if bad in value:
-            raise MailError(SETTINGS, field + ": CR/LF/NUL not allowed")
+    if "\r" in value or "\n" in value or "\0" in value:
+        raise MailError(SETTINGS, field + ": CR/LF/NUL not allowed")
     return value
 
 
 def token(field, value, extra):
     # Message-ID, boundary, domain and MIME type: ASCII letters, digits and a few marks only.
     check(field, value)
-    if not value or len(value) > 250 or any(not (c.isalpha() or c.isdigit() or c in extra) or c > "~" for c in value):
+    if not value or len(value) > 250 or not alnum_or(value.encode(), extra):
         raise MailError(SETTINGS, "%s: not valid: %s" % (field, value))
     return value
 
@@ -113,11 +121,11 @@ def mailbox(field, text):
     # unquoted name, comments, groups: the CVE-2023-27043 class) is refused, and so are quoted
     # local parts and every control character (RFC 5322 3.2.3 specials, 3.4 addresses).
     s = check(field, text).strip()
-    if any(c < " " or c == "\x7f" for c in text):
+    if any(c < 32 or c == 127 for c in text.encode()):
         raise MailError(SETTINGS, field + ": control character in address")
     name = ""
     bad = False
-    if s.endswith(">") and s[0] == '"':
+    if s.endswith(">") and s[:1] == '"':
         # A quoted name is anything but a quote or a backslash (no quoted-pair: nothing needs
         # one), so the first quote after the opening one closes it.
         j = s.find('"', 1)
@@ -128,10 +136,10 @@ def mailbox(field, text):
         # An unquoted name is atoms and dots (RFC 5322 4.1 obs-phrase): no specials.
         i = s.find("<")
         name, s = s[:i].strip(), s[i + 1 : -1]
-        bad = i < 0 or any(c in '"\\()<>[]:;@,' for c in name)
+        bad = i < 0 or any(c in b'"\\()<>[]:;@,' for c in name.encode())
     local, _, domain = s.rpartition("@")
     bad = bad or not local or not domain or len(s.encode()) > 254 or "@" in local or ".." in domain
-    if bad or domain[0] == "." or domain[-1] == "." or any(c in ' \t<>()[],;:"\\' for c in s):
+    if bad or domain[:1] == "." or domain[-1:] == "." or any(c in b' \t<>()[],;:"\\' for c in s.encode()):
         raise MailError(SETTINGS, "%s: not an address: %s" % (field, text))
     if len(name.encode()) > 200:
         raise MailError(SETTINGS, field + ": display name too long")
@@ -211,12 +219,12 @@ def build(m, sender, to, subject, body, cc, bcc, attachments, when, message_id, 
         # RFC 5322 3.6.4: unique left of the "@" (time and 64 random bits), the sender's
         # domain right of it.
         message_id = "<%x.%s@%s>" % (int(time.time()), hexlify(os.urandom(8)).decode(), m.sender[1].rpartition("@")[2])
-    m.message_id = token("message_id", message_id, "<>@.-_$+=")
-    if message_id[0] != "<" or message_id[-1] != ">" or "@" not in message_id:
+    m.message_id = token("message_id", message_id, b"<>@.-_$+=")
+    if message_id[:1] != "<" or message_id[-1:] != ">" or "@" not in message_id:
         raise MailError(SETTINGS, "message_id: not <id@domain>: " + message_id)
     # "=_" cannot occur in base64 or quoted-printable text, and 128 random bits make it
     # as good as impossible in a 7bit/8bit body (RFC 2046 5.1.1).
-    m.boundary = token("boundary", boundary or "=_" + hexlify(os.urandom(16)).decode(), "=_.-")
+    m.boundary = token("boundary", boundary or "=_" + hexlify(os.urandom(16)).decode(), b"=_.-")
     m.envelope_from = m.sender[1].encode()
     addrs = [m.sender] + m.to + m.cc + m.bcc
     m.utf8 = [a for _, a in addrs if len(a.encode()) != len(a)]
@@ -244,12 +252,11 @@ def build(m, sender, to, subject, body, cc, bcc, attachments, when, message_id, 
 def part_head(name, mime_type):
     # An attachment's part header (RFC 2045, RFC 2183), its file name quoted or RFC 2231-encoded.
     b = name.encode()
-    if len(b) == len(name) and all(" " <= c <= "~" for c in name):
+    if len(b) == len(name) and _printable(b):
         param = b'filename="' + b.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
     else:  # RFC 2231 4: a non-ASCII file name, percent-encoded UTF-8
         param = b"filename*=utf-8''" + b"".join(
-            bytes((c,)) if c < 128 and (chr(c).isalpha() or chr(c).isdigit() or c in b"-._~") else b"%%%02X" % c
-            for c in b
+            bytes((c,)) if alnum_or(bytes((c,)), b"-._~") else b"%%%02X" % c for c in b
         )
     return (
         b"Content-Type: "

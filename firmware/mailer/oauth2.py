@@ -7,7 +7,7 @@ import binascii
 import json
 
 from mailer import https
-from mailer.compat import const, ticks_add, ticks_diff, ticks_ms
+from mailer.compat import alnum_or, const, ticks_add, ticks_diff, ticks_ms
 from mailer.errors import AUTH, COMM, OAUTH, MailError
 
 # Refresh this long before the provider's expires_in (the clock of a board drifts, and a token
@@ -73,7 +73,7 @@ def login(s, mech):
 def _shown(v, n=64):
     # A server's or endpoint's text as a result line may show it: printable ASCII, short.
     s = v if isinstance(v, str) else str(v)
-    return "".join(c if " " <= c <= "~" else "?" for c in s[:n])
+    return bytes(c if 32 <= c <= 126 else 63 for c in s[:n].encode()).decode()  # 63: "?"
 
 
 def failure(challenge):
@@ -207,7 +207,4 @@ class TokenSource:
 def _b64token(t):
     # RFC 6750 2.1 b64token: what may follow "Bearer " (no \x01, space or CR/LF to inject).
     body = t.rstrip("=")
-    for c in body:
-        if not (c.isalpha() or c.isdigit() or c in "-._~+/") or c > "~":
-            return False
-    return bool(body)
+    return bool(body) and alnum_or(body.encode(), b"-._~+/")

@@ -16,7 +16,7 @@ _TEMPORARY = (b"[IN-USE]", b"[LOGIN-DELAY]", b"[SYS/TEMP]")
 
 def _text(line):
     # Server text for a display or log: printable ASCII only, whatever the server sent.
-    return "".join(chr(c) if 32 <= c < 127 else "?" for c in line)
+    return bytes(c if 32 <= c < 127 else 63 for c in line).decode()  # 63: "?"; no chr(): compat.alnum_or
 
 
 def _as_pop(e, stage):

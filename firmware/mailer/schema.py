@@ -4,6 +4,7 @@
 # mailer.settings). Every problem names its key; the caller turns the first into #861.
 import json
 
+from mailer.compat import alnum_or
 from mailer.errors import MailError
 from mailer.mime import MAX_RCPT, check, mailbox
 from mailer.settings import STAMP, VERSION
@@ -142,19 +143,14 @@ def _https_ok(x):
 
 def _ehlo_ok(x):
     # RFC 5321 4.1.1.1 and 4.1.3: a domain (RFC 1035 2.3.1 labels) or an address literal.
-    if x[0] == "[" and x[-1] == "]":
+    if x[:1] == "[" and x[-1:] == "]":
         x = x[1:-1]
         if x[:5] == "IPv6:":
             return len(x) > 7 and not x[5:].strip("0123456789abcdefABCDEF:.")
         parts = x.split(".")
         return len(parts) == 4 and all(p.isdigit() and len(p) < 4 and int(p) < 256 for p in parts)
     for label in x.split("."):
-        if (
-            not 0 < len(label) < 64
-            or label[0] == "-"
-            or label[-1] == "-"
-            or any(not (c.isalpha() or c.isdigit() or c == "-") or c > "~" for c in label)
-        ):
+        if not 0 < len(label) < 64 or label[:1] == "-" or label[-1:] == "-" or not alnum_or(label.encode(), b"-"):
             return False
     return len(x) < 254
 
