@@ -21,6 +21,8 @@ KIB = 1024
 STEP = 256
 WINDOW = 4 * KIB
 WORKER = os.path.join(ROOT, "bench", "mp_work.py")
+# The worker's asyncio items (A1, A2), a module of their own imported only for them.
+AWORKER = os.path.join(ROOT, "bench", "mp_awork.py")
 
 
 def write_settings(path, port, ca_der, user, password, sender, to):
@@ -48,16 +50,16 @@ def write_settings(path, port, ca_der, user, password, sender, to):
 
 
 def compile_worker(out, firmware=True):
-    """out/lib/ with mp_work.mpy, and the firmware's .mpy too unless firmware=False (for a binary
+    """out/lib/ with mp_work.mpy and mp_awork.mpy, and the firmware's .mpy too unless firmware=False (for a binary
     with the firmware frozen in: nothing on the path may shadow it). Returns str(out): the
     worker runs in that folder (path_code()), so that each module is imported from
     lib/mailer/x.mpy, as on a board from /lib/mailer/x.mpy, the name it is compiled with
     (mpbuild.compile_files): the heap holds the names a board's holds, not a longer host path."""
     lib = os.path.join(str(out), "lib")
     if firmware:
-        mpbuild.compile_firmware(lib, scripts=[WORKER], lib="lib/")
+        mpbuild.compile_firmware(lib, scripts=[WORKER, AWORKER], lib="lib/")
     else:
-        mpbuild.compile_files(lib, [(WORKER, "mp_work.py")])
+        mpbuild.compile_files(lib, [(WORKER, "mp_work.py"), (AWORKER, "mp_awork.py")])
     return str(out)
 
 

@@ -59,37 +59,6 @@ def messages(cfg, item, path, heap):
     return out
 
 
-TICK_MS = 10
-
-
-def asend(cfg, msgs):
-    # adeliver beside a ticker: (results, longest gap between ticks in ms, ticks). The ticker
-    # starts before the send and stops after it, so the gap covers connect to QUIT.
-    import asyncio
-
-    from mailer import aclient
-
-    gap = [0, 0]
-
-    async def ticker():
-        last = time.ticks_ms()
-        while True:
-            await asyncio.sleep_ms(TICK_MS)
-            now = time.ticks_ms()
-            gap[0] = max(gap[0], time.ticks_diff(now, last))
-            gap[1] += 1
-            last = now
-
-    async def both():
-        t = asyncio.create_task(ticker())
-        await asyncio.sleep_ms(0)  # the ticker has begun
-        res = await aclient.adeliver(cfg, msgs)
-        t.cancel()
-        return res
-
-    return asyncio.run(both()), gap[0], gap[1]
-
-
 def run(cfg, line):
     words = line.split()
     item, port = words[0], int(words[1])
@@ -103,6 +72,8 @@ def run(cfg, line):
     t0 = time.ticks_us()
     msgs = messages(cfg, item, path, heap)
     if item[0] == "A":
+        from mp_awork import asend  # the asyncio part: not on the heap of W0-W3
+
         results, gap, ticks = asend(cfg, msgs)
         heap.peak, base = gap, ticks
     else:
