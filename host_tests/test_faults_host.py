@@ -203,7 +203,11 @@ class _Boom(FakeConn):
 
 
 def test_memory_error_is_851(monkeypatch, certs, tmp_path):
-    conn = _Boom([fs.GREETING, fs.EHLO_AUTH], MemoryError(), after=2)
+    from mailer.session import READ_SIZE
+
+    # The read after the greeting and the EHLO reply (each read takes at most READ_SIZE bytes).
+    reads = sum(-(-len(r) // READ_SIZE) for r in (fs.GREETING, fs.EHLO_AUTH))
+    conn = _Boom([fs.GREETING, fs.EHLO_AUTH], MemoryError(), after=reads)
     res = _fake_deliver(monkeypatch, certs, tmp_path, conn)
     assert res.error.code == MEMORY and res.error.retry and conn.closed
     assert res.line() == "#851 Not enough memory (out of memory during auth)"

@@ -6,8 +6,11 @@ from mailer.errors import COMM, SETTINGS, MailError
 
 # RFC 5321 4.5.3.1.5 allows 512 octets per reply line (CRLF included); we hold no more.
 MAX_LINE = const(512)
-# A reply of more lines than this is a broken or hostile server, not a capability list.
-MAX_LINES = const(100)
+# A reply of more lines than this is a broken or hostile server, not a capability list (an EHLO
+# reply has one line per extension: a dozen or so, and IANA registers about 30). 50, not 100:
+# the list that holds them then grows to 64 slots at most, not 128 (one piece of 256 bytes on a
+# board, not 512).
+MAX_LINES = const(50)
 # ...and so is one whose lines add up to more than this: the bound on what a reply may hold
 # in RAM (100 full lines would be 51 KB, most of a board's free heap).
 MAX_REPLY = const(4096)
@@ -64,8 +67,12 @@ def _bad(why):
 class ReplyReader:
     # Collects reply bytes as they arrive and yields complete replies. It never holds more
     # than one partial line plus the lines of the reply being read, each at most MAX_LINE.
+    # Lines are taken from buf at pos, not cut off its front: one copy of what is left per
+    # read instead of one per line, so a reply of many lines leaves no trail of copies in
+    # the heap (near the heap's edge a trail like that was what failed).
     def __init__(self):
         self.buf = b""
+        self.pos = 0  # where the next line starts in buf
         self.lines = []
         self.code = None
         self.held = 0  # octets in self.lines
@@ -73,28 +80,31 @@ class ReplyReader:
     def feed(self, data):
         # pop() after every feed: it refuses an overlong line, so buf stays under
         # MAX_LINE plus one read.
-        self.buf += data
+        self.buf = self.buf[self.pos :] + data if self.pos < len(self.buf) else data
+        self.pos = 0
 
     def pending(self):
         # Bytes received past the last complete reply (STARTTLS injection check, RFC 3207 6).
-        return len(self.buf)
+        return len(self.buf) - self.pos
 
     def pop(self):
         # Returns a Reply once one is complete, otherwise None (feed more bytes).
+        buf = self.buf
         while True:
-            i = self.buf.find(b"\n")
+            start = self.pos
+            i = buf.find(b"\n", start)
             if i < 0:
                 # A complete reply may leave a long unended tail behind it in the same read:
                 # refuse it now, not at the next feed, so no more than one line is ever held.
-                if len(self.buf) >= MAX_LINE:
+                if len(buf) - start >= MAX_LINE:
                     raise _bad("line too long")
                 return None
-            if i + 1 > MAX_LINE:
+            if i + 1 - start > MAX_LINE:
                 raise _bad("line too long")
-            if i == 0 or self.buf[i - 1] != 13:
+            if i == start or buf[i - 1] != 13:
                 raise _bad("line not ended by CRLF")
-            line = self.buf[: i - 1]
-            self.buf = self.buf[i + 1 :]
+            line = buf[start : i - 1]
+            self.pos = i + 1
             if len(line) < 3 or not line[:3].isdigit() or line[0] not in b"2345":
                 raise _bad("no reply code")
             for c in line:

@@ -18,9 +18,9 @@ TOKEN = const(2)  # send back an OAuth access token, the cached one while it is 
 FRESH = const(3)  # send back a newly refreshed one: the last was refused
 CLOSE = const(4)  # close the connection
 # Each read allocates this much in one piece, and near the edge of the heap that piece is what
-# fails first: 128 bytes (most replies are shorter; a longer one takes another read of what
-# has arrived, no round trip) needs 1 KiB less heap for one message than 256 (32-bit port).
-READ_SIZE = const(128)
+# fails first: 64 bytes (a longer reply takes more reads of what has already arrived, no round
+# trip) needs 0.75 KiB less heap for one message than 128, and 128 1 KiB less than 256 (32-bit).
+READ_SIZE = const(64)
 
 
 def _refused(stage, reply):
