@@ -147,7 +147,9 @@ def mailbox(field, text):
 
 
 def _list(field, value):
-    return [mailbox(field, a) for a in ([value] if isinstance(value, str) else value or ())]
+    # A tuple, not a list: an empty one is a constant (a board's message with no Cc or Bcc
+    # then keeps no empty lists on the heap) and a full one has no spare slots.
+    return tuple(mailbox(field, a) for a in ([value] if isinstance(value, str) else value or ()))
 
 
 def _mailboxes(boxes):
@@ -207,7 +209,7 @@ def build(m, sender, to, subject, body, cc, bcc, attachments, when, message_id, 
         raise MailError(SETTINGS, "no recipients")
     m.subject = check("subject", subject)
     m.body = _body(body)
-    m.attachments = list(attachments)
+    m.attachments = tuple(attachments)
     if m.attachments:
         from mailer.attach import Attachment  # loaded only for a message that has some
 
@@ -226,8 +228,7 @@ def build(m, sender, to, subject, body, cc, bcc, attachments, when, message_id, 
     # as good as impossible in a 7bit/8bit body (RFC 2046 5.1.1).
     m.boundary = token("boundary", boundary or "=_" + hexlify(os.urandom(16)).decode(), b"=_.-")
     m.envelope_from = m.sender[1].encode()
-    addrs = [m.sender] + m.to + m.cc + m.bcc
-    m.utf8 = [a for _, a in addrs if len(a.encode()) != len(a)]
+    m.utf8 = tuple(a for _, a in (m.sender,) + m.to + m.cc + m.bcc if len(a.encode()) != len(a))
     # 7bit/8bit only with lines of at most 998 octets and no NUL (RFC 2045 2.7, 2.8).
     body = m.body
     ok = b"\0" not in body
