@@ -120,9 +120,10 @@ def starttls(s):
             raise _refused("starttls", r)
         return r  # opportunistic: go on in clear, as the seed's "allow SSL" does
     s.stage = "handshake"
-    yield TLS
-    # RFC 3207 4.2: forget everything learned before TLS and ask again.
+    # RFC 3207 4.2: forget everything learned before TLS and ask again. Forgotten before the
+    # handshake, not after: the TLS socket is made in the room it leaves.
     s.caps = {}
+    yield TLS
     yield from ehlo(s)
     return r
 
