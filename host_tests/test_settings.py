@@ -528,6 +528,23 @@ def test_tool_push(tmp_path, monkeypatch, certs):
     assert tool.main(["push", bad]) == 1 and len(calls) == 2  # nothing copied
 
 
+def test_tool_push_sends_a_pem_ca_as_der(tmp_path, monkeypatch, certs):
+    # A board reads the CA at every connect: from DER in one piece, from PEM with two copies more.
+    calls = []
+    monkeypatch.setattr(tool.subprocess, "run", lambda argv: calls.append(argv) or subprocess.CompletedProcess(argv, 0))
+    shutil.copy(certs["ca_pem"], tmp_path / "ca.pem")
+    cfg = json.loads(json.dumps(MINIMAL))
+    cfg["smtp"]["ca_file"] = "ca.pem"
+    good = write(tmp_path / "good.json", cfg)
+    assert tool.main(["push", good, "--port", "/dev/ttyUSB0"]) == 0
+    (argv,) = calls
+    assert argv[-1] == ":ca.pem" and argv[-2] != str(tmp_path / "ca.pem")
+    with open(argv[-2], "rb") as f, open(certs["ca_der"], "rb") as g:
+        assert f.read() == g.read()
+    (tmp_path / "ca.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n")
+    assert tool.main(["push", good]) == 1 and len(calls) == 1  # refused by the check: nothing copied
+
+
 # ---- the same code on the MicroPython Unix port ----
 
 
