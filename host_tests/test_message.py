@@ -195,8 +195,11 @@ def test_a_send_encodes_attachments_through_its_one_output_buffer():
     assert b"".join(sent) == wire(msg)
     parts = list(parse(b"".join(sent)).iter_parts())
     assert [p.get_payload(decode=True) for p in parts[1:]] == [first, second]
-    # Every full chunk but the one joined with the second part's header is the buffer itself.
-    assert full == 5 + 2
+    # Every full chunk is the buffer itself: nothing is joined in a message with attachments.
+    # The second one's last, shorter chunk (100 octets: two base64 lines) goes a line at a time.
+    assert full == 5 + 3
+    i = sent.index(b"\r\n--" + msg.boundary.encode() + b"--\r\n")
+    assert [len(c) for c in sent[i - 2 : i]] == [78, 62]
 
 
 def test_body_pieces_and_line_ends_are_normalised():

@@ -12,6 +12,7 @@ B64_IN = const(57)
 # Attachments are read 57 * 8 octets at a time: 8 base64 lines (624 octets) per chunk.
 _READ = const(456)
 _OUT = const(624)  # 8 lines of 76 characters and CRLF
+_LINE = const(78)
 
 # File name extension and MIME type, one per line: one string, not a dict of 28 strings (each
 # an object on a board's heap when loaded from .mpy).
@@ -53,7 +54,8 @@ def b64_chunks(pieces, out=None):
     # chunk is that buffer itself, not a new 624-byte piece each time (near the edge of a
     # fragmented heap that piece failed first), and it holds until the next one is made (the
     # session writes each chunk before it takes the next). None: each chunk is a new buffer. The
-    # last, shorter chunk is new bytes.
+    # last, shorter chunk goes a line at a time, as new bytes: after a large file, one copy of it
+    # all (up to 546 bytes) was what failed first near the edge of the heap.
     for mv in pieces:
         buf = out if out is not None else bytearray(_OUT)
         j = 0
@@ -64,7 +66,11 @@ def b64_chunks(pieces, out=None):
             buf[j + n - 1] = 13
             buf[j + n] = 10
             j += n + 1
-        yield buf if j == _OUT else bytes(memoryview(buf)[:j])
+        if j == _OUT:
+            yield buf
+        else:
+            for k in range(0, j, _LINE):
+                yield bytes(memoryview(buf)[k : min(k + _LINE, j)])
 
 
 class Attachment:

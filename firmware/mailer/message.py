@@ -5,7 +5,7 @@
 # the composing (mailer.mime) leave the heap once the message is made.
 from mailer.compat import const, unload
 
-# Chunks handed to the session are at least this long (fewer writes), except the last one.
+# The chunks of a text-only message are at least this long (fewer writes), except the last one.
 _CHUNK = const(512)
 # RFC 2045 6.7 (5): quoted-printable lines are at most 76 characters, the soft "=" included.
 _QP_MAX = const(75)
@@ -59,6 +59,12 @@ class Message:
         return self._joined(eightbit, bufs)
 
     def _joined(self, eightbit, bufs):
+        if self.attachments:
+            # Part by part: the headers and the text before an attachment are short, and each
+            # attachment chunk is a full buffer already. Joining the first ones (600-odd bytes
+            # in one piece, just as the body starts) was what failed first (32-bit W2 -3 KiB).
+            yield from self._parts(eightbit, bufs)
+            return
         pend, n = [], 0
         for p in self._parts(eightbit, bufs):
             pend.append(p)
