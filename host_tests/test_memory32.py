@@ -1,12 +1,14 @@
 # The memory budget, held by CI: the 32-bit Unix port (pointers 4 bytes, as on a board) runs the
-# firmware from .mpy (compiled with -s, as `make deploy` does) with a stamped settings file (as a
+# firmware from .mpy (compiled with -O3 -s, as `make deploy` does) with a stamped settings file (as a
 # deployed board has it), against the dev server, at fixed heap sizes (BUDGET_KIB). A gate at
 # fixed sizes, not a search: the smallest working heap is not monotonic near its edge
 # (bench/memory.py), so a size is either a pass or a fail here, every time.
 # The budget is the goal where it is met (idle: 20 KiB) and otherwise what the firmware needs
-# today plus 1.5 KiB or so (the need moves by a KiB or two with any change of code layout), so that
-# no change makes it much worse; `make bench` prints the figures and the
-# goals (one message 30 KiB, a 1 MiB attachment 32 KiB). Lower the numbers as the code shrinks.
+# today plus a KiB or so (the need moves by a KiB or two with any change of code layout, and W2's
+# by up to 3.5 KiB with nothing but the length of the attachment's path: 40.25 KiB from a short
+# one, 44 from one as long as pytest's), so that no change makes it much worse; `make bench`
+# prints the figures and the goals (one message 30 KiB, a 1 MiB attachment 32 KiB). Lower the
+# numbers as the code shrinks.
 # The dev server here offers CRAM-MD5, which the client prefers: its module is part of W1 here.
 import os
 import random
@@ -21,7 +23,7 @@ sys.path.insert(0, os.path.join(mpbuild.ROOT, "bench"))
 import memory  # noqa: E402
 
 KIB = 1024
-BUDGET_KIB = {"idle": 20, "W1": 40, "W2": 48}
+BUDGET_KIB = {"idle": 20, "W1": 38, "W2": 45}
 MP32 = mpbuild.mp32_path()
 WHY = mpbuild.can_run(MP32)
 pytestmark = pytest.mark.skipif(WHY is not None, reason="32-bit Unix port: %s" % WHY)
