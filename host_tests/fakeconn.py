@@ -1,5 +1,6 @@
 # The mocked socket layer for host tests: scripted server bytes in, client bytes recorded.
-from mailer.errors import COMM, MailError
+from mailer.codes import COMM
+from mailer.errors import MailError
 from mailer.transport import Conn, check_unread
 
 

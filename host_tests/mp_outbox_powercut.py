@@ -7,7 +7,8 @@
 import sys
 
 from mailer.client import Result
-from mailer.errors import COMM, MailError
+from mailer.codes import COMM
+from mailer.errors import MailError
 from mailer.message import Message
 from mailer.outbox import Outbox
 from powercut_rig import sweep

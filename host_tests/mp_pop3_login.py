@@ -9,7 +9,8 @@ import sys
 
 from mailer import schema
 from mailer.client import Client
-from mailer.errors import COMM, MailError
+from mailer.codes import COMM
+from mailer.errors import MailError
 
 
 def main(cfg_json):

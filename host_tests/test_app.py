@@ -12,7 +12,8 @@ from conftest import SMTP_PASSWORD, SMTP_USER
 
 from mailer import app as appmod
 from mailer import board, client, netup
-from mailer.errors import CLOCK, INTERNAL, NETWORK, SETTINGS, MailError
+from mailer.codes import CLOCK, INTERNAL, NETWORK, SETTINGS
+from mailer.errors import MailError
 
 from tools.simboard import SIM_PATH
 

@@ -178,7 +178,7 @@ c.close()
 
 @pytest.fixture(scope="module")
 def mpy_dir(tmp_path_factory):
-    modules = ("__init__", "compat", "errors", "meanings", "codec", "classify", "transport", "dial", "session")
+    modules = ("__init__", "compat", "errors", "codes", "codec", "classify", "transport", "dial", "session")
     modules += ("handshake",)
     return mpy.compile_firmware(tmp_path_factory.mktemp("mpy"), modules)
 

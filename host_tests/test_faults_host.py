@@ -16,7 +16,8 @@ from faultcases import Case
 from mpsend import TIMEOUT_S, make_settings
 
 from mailer import classify, client, compat, settings, transport
-from mailer.errors import CLOCK, INTERNAL, MEMORY, RESOLVE, SETTINGS, MailError
+from mailer.codes import CLOCK, INTERNAL, MEMORY, RESOLVE, SETTINGS
+from mailer.errors import MailError
 from mailer.message import Message
 
 SLACK = 0.5  # scheduling on a loaded 2-core machine

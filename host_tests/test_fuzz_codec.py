@@ -7,7 +7,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailer import codec, handshake
-from mailer.errors import COMM, MailError
+from mailer.codes import COMM
+from mailer.errors import MailError
+
+# The codec's bounds and the mechanism order (private consts there: no names on a board's heap).
+MAX_LINE = 512  # octets per reply line, CRLF included (RFC 5321 4.5.3.1.5)
+MAX_LINES = 50
+MAX_REPLY = 4096
+STRENGTH = (b"OAUTHBEARER", b"XOAUTH2", b"CRAM-MD5", b"PLAIN", b"LOGIN")
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -63,9 +70,9 @@ def _read_all(chunks):
             r.feed(chunk)
             while True:
                 reply = r.pop()
-                assert r.pending() < codec.MAX_LINE  # one partial line, never more
-                assert len(r.lines) <= codec.MAX_LINES
-                assert all(len(ln) < codec.MAX_LINE for ln in r.lines)
+                assert r.pending() < MAX_LINE  # one partial line, never more
+                assert len(r.lines) <= MAX_LINES
+                assert all(len(ln) < MAX_LINE for ln in r.lines)
                 if reply is None:
                     break
                 replies.append(reply)
@@ -81,9 +88,9 @@ def test_reply_parser_any_stream_any_chunking(data, sizes):
     replies, err = _read_all(_cut(data, sizes))
     for rep in replies:
         assert 200 <= rep.code <= 599
-        assert 1 <= len(rep.lines) <= codec.MAX_LINES
+        assert 1 <= len(rep.lines) <= MAX_LINES
         line = rep.line()  # the text shown to the user: one ASCII line
-        assert line.isprintable() and len(line) < codec.MAX_LINE
+        assert line.isprintable() and len(line) < MAX_LINE
         rep.enhanced()
     if err is None:
         # Without an error, chunking does not matter: one piece gives the same replies.
@@ -103,7 +110,7 @@ def test_well_formed_replies_survive_any_chunking(texts, sizes):
     texts = [bytes(c for c in t if 32 <= c < 127) for t in texts] or [b""]
     wire = b"".join(b"250-" + t + b"\r\n" for t in texts[:-1]) + b"250 " + texts[-1] + b"\r\n"
     replies, err = _read_all(_cut(wire, sizes))
-    if len(texts) > codec.MAX_LINES or sum(4 + len(t) for t in texts) > codec.MAX_REPLY:
+    if len(texts) > MAX_LINES or sum(4 + len(t) for t in texts) > MAX_REPLY:
         assert err is not None and "reply too long" in err.detail and not replies
     else:
         assert err is None and len(replies) == 1 and replies[0].lines == texts
@@ -111,7 +118,7 @@ def test_well_formed_replies_survive_any_chunking(texts, sizes):
 
 @FUZZ
 @given(
-    st.lists(st.binary(max_size=120), max_size=codec.MAX_LINES),
+    st.lists(st.binary(max_size=120), max_size=MAX_LINES),
     st.lists(st.sampled_from(["CRAM-MD5", "PLAIN", "LOGIN", "XOAUTH2"]), max_size=4),
 )
 def test_capability_parser_and_mechanism_choice(lines, allowed):
@@ -120,9 +127,7 @@ def test_capability_parser_and_mechanism_choice(lines, allowed):
     for kw, params in caps.items():
         assert isinstance(kw, bytes) and isinstance(params, bytes) and kw == kw.upper()
     mech = handshake.choose_mechanism(caps.get(b"AUTH", b""), tuple(allowed))
-    assert mech is None or (
-        mech in handshake.STRENGTH and mech.decode() in allowed and mech in caps[b"AUTH"].upper().split()
-    )
+    assert mech is None or (mech in STRENGTH and mech.decode() in allowed and mech in caps[b"AUTH"].upper().split())
 
 
 @FUZZ

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from mailer import codec, mime
 from fakeconn import FakeConn, send
 
-from mailer.errors import CLOCK, SETTINGS, TOO_LARGE, MailError
+from mailer.codes import CLOCK, SETTINGS, TOO_LARGE
+from mailer.errors import MailError
 from mailer.attach import Attachment, b64_size
 from mailer.message import Message
 from mailer.outbox import from_dict, to_dict

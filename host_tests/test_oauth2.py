@@ -9,7 +9,8 @@ import pytest
 from fakeconn import FakeConn
 
 from mailer import https, oauth2, schema, settings, transport
-from mailer.errors import COMM, OAUTH, SETTINGS, MailError
+from mailer.codes import COMM, OAUTH, SETTINGS
+from mailer.errors import MailError
 
 SECRET = "client-S3cret/+&="
 REFRESH = "1//refresh-T0ken+rt"

@@ -11,7 +11,8 @@ from conftest import SMTP_PASSWORD, SMTP_USER
 
 from mailer import client, settings
 from mailer.client import Result
-from mailer.errors import COMM, OUTBOX_FULL, SETTINGS, MailError
+from mailer.codes import COMM, OUTBOX_FULL, SETTINGS
+from mailer.errors import MailError
 from mailer.attach import Attachment
 from mailer.message import Message
 from mailer.outbox import BATCH, Outbox

@@ -10,7 +10,8 @@ import pytest
 from fakeconn import FakeConn
 
 from mailer import pop3
-from mailer.errors import CERT, COMM, POP, SETTINGS, MailError
+from mailer.codes import CERT, COMM, POP, SETTINGS
+from mailer.errors import MailError
 from tools.devpop3 import DevPop3, dovecot_path
 
 # ---------------------------------------------------------------- exact bytes (FakeConn)

@@ -3,7 +3,8 @@ import pytest
 from fakeconn import FakeConn, resolved_cfg, send
 
 from mailer import codec, handshake
-from mailer.errors import AUTH, COMM, TLS_REQUIRED, TOO_LARGE, MailError
+from mailer.codes import AUTH, COMM, TLS_REQUIRED, TOO_LARGE
+from mailer.errors import MailError
 from mailer.session import Session
 
 GREETING = b"220 mail.example.com ESMTP ready\r\n"

@@ -12,7 +12,8 @@ import pytest
 
 from mailer import flashfile, schema, settings
 from mailer.client import Client
-from mailer.errors import SETTINGS, MailError
+from mailer.codes import SETTINGS
+from mailer.errors import MailError
 from tools import settings as tool
 
 HERE = os.path.dirname(os.path.abspath(__file__))

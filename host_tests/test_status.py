@@ -1,8 +1,10 @@
 # Status sinks: LED blink timeline (exact, against the documented timings), NeoPixel colours,
 # display contents (pixels on the Unix port's framebuf), console line, fan-out, and the
 # display-to-PNG tool.
+import glob
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -10,7 +12,7 @@ import zlib
 
 import mpy
 import pytest
-from mailer import errors, status
+from mailer import codes, errors, status
 
 from tools import render_display
 from tools.simboard import SIM_PATH
@@ -18,8 +20,32 @@ from tools.simboard import SIM_PATH
 REPLY = "535 5.7.8 Authentication credentials invalid"
 WHEN = (2026, 11, 29, 10, 0, 0, 6, 333)
 # Every device code's meaning, as the display and console show it.
-CODES = [v for n, v in vars(errors).items() if n.isupper() and isinstance(v, int)]
+CODES = [v for n, v in vars(codes).items() if n.isupper() and isinstance(v, int)]
 MEANINGS = [errors.meaning(c) for c in CODES]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_every_code_is_named_once_with_the_readme_meaning():
+    # mailer.codes names the README's table: the same 16 codes, each with the README's text.
+    with open(os.path.join(ROOT, "README.md")) as f:
+        table = dict(re.findall(r"^\| #(8\d\d) \| ([A-Z][^|]+?) \|", f.read(), re.M))
+    assert len(table) == 16
+    assert sorted(CODES) == sorted(int(c) for c in table)
+    assert [m for m in MEANINGS if m == "?"] == []
+    for c, m in zip(CODES, MEANINGS):
+        assert m.startswith(table[str(c)]), (c, m)
+
+
+def test_private_code_constants_match_the_named_table():
+    # Each firmware module keeps its own _NAME = const(8xx) of the codes it raises (no public
+    # names on a board's heap): each must be the number mailer.codes gives that name.
+    found = 0
+    for path in glob.glob(os.path.join(ROOT, "firmware", "mailer", "*.py")):
+        with open(path) as f:
+            for name, value in re.findall(r"^_([A-Z_]+) = const\((8\d\d)\)", f.read(), re.M):
+                assert getattr(codes, name) == int(value), (path, name, value)
+                found += 1
+    assert found > 40  # the scan saw the modules' constants (about 60)
 
 
 class Clock:

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from mailer.compat import Deadline
-from mailer.errors import COMM, MailError
+from mailer.codes import COMM
+from mailer.errors import MailError
 from mailer.transport import Conn, TlsConfig
 
 
@@ -123,7 +124,7 @@ def test_the_ca_file_is_read_at_connect_and_not_kept(tmp_path):
     from fakeconn import resolved_cfg
 
     from mailer import client, dial
-    from mailer.errors import SETTINGS
+    from mailer.codes import SETTINGS
     from mailer.message import Message
     from mailer.transport import connect
 

@@ -12,7 +12,8 @@ import json
 import sys
 
 from mailer import board, client, settings
-from mailer.errors import INTERNAL, SETTINGS, MailError
+from mailer.codes import INTERNAL, SETTINGS
+from mailer.errors import MailError
 from mailer.attach import Attachment
 from mailer.message import Message
 

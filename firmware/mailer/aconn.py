@@ -15,7 +15,10 @@ import select
 
 from mailer import dial, transport
 from mailer.compat import Deadline, const
-from mailer.errors import COMM, MailError
+from mailer.errors import MailError
+
+# Device error codes (mailer.codes; README, "Device error codes").
+_COMM = const(801)  # error communicating with the SMTP server
 
 _MP = hasattr(asyncio, "wait_for_ms")
 _POLL_MS = const(5)  # how often a pending connect is looked at (nothing to wake on before it)
@@ -50,7 +53,7 @@ class AConn(transport.Conn):
         # make(): the awaitable of one read, write or handshake; what: the stage for a failure.
         t = min(self.timeout_ms, self.deadline.left_ms())
         if t <= 0:
-            raise MailError(COMM, "deadline passed")
+            raise MailError(_COMM, "deadline passed")
         if self.shaking:
             what = "tls"
         elif self.fresh:

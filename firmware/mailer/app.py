@@ -13,9 +13,12 @@ import time
 
 from mailer import board, client, netup, settings
 from mailer.compat import const, sleep_ms
-from mailer.errors import INTERNAL, MailError
+from mailer.errors import MailError
 from mailer.message import Message
 from mailer.outbox import Outbox
+
+# Device error codes (mailer.codes; README, "Device error codes").
+_INTERNAL = const(869)  # internal error
 
 LOOP_MS = const(50)  # button polling and, on a simulated board, status ticks
 NET_RETRY_S = const(60)  # Wi-Fi or clock down: try again after this long
@@ -180,7 +183,7 @@ class App:
         except OSError:
             pass  # a full or failing flash must not stop the loop either
         if self.status:
-            self.status.error(INTERNAL, repr(exc))
+            self.status.error(_INTERNAL, repr(exc))
 
     def run(self, task=None):
         """The main loop, forever: poll(), then task() (user code) if given. A board whose

@@ -5,10 +5,13 @@ import os
 from binascii import b2a_base64
 
 from mailer.compat import const
-from mailer.errors import SETTINGS, MailError
+from mailer.errors import MailError
+
+# Device error codes (mailer.codes; README, "Device error codes").
+_SETTINGS = const(861)  # settings invalid / bad input
 
 # RFC 2045 6.8: base64 lines of 76 characters carry 57 octets.
-B64_IN = const(57)
+_B64_IN = const(57)
 # Attachments are read 57 * 8 octets at a time: 8 base64 lines (624 octets) per chunk.
 _READ = const(456)
 _OUT = const(624)  # 8 lines of 76 characters and CRLF
@@ -16,7 +19,7 @@ _LINE = const(78)
 
 # File name extension and MIME type, one per line: one string, not a dict of 28 strings (each
 # an object on a board's heap when loaded from .mpy).
-_TYPES = """
+_TYPES = const(""")
 txt text/plain
 log text/plain
 csv text/csv
@@ -30,7 +33,7 @@ jpeg image/jpeg
 png image/png
 gif image/gif
 bmp image/bmp
-"""
+""")
 
 
 def guess_type(name):
@@ -44,7 +47,7 @@ def guess_type(name):
 
 def b64_size(n):
     # Length of n octets as base64 in 76-character lines, each ending CRLF (RFC 2045 6.8).
-    full, rest = divmod(n, B64_IN)
+    full, rest = divmod(n, _B64_IN)
     return full * 78 + (4 * ((rest + 2) // 3) + 2 if rest else 0)
 
 
@@ -59,8 +62,8 @@ def b64_chunks(pieces, out=None):
     for mv in pieces:
         buf = out if out is not None else bytearray(_OUT)
         j = 0
-        for i in range(0, len(mv), B64_IN):
-            line = b2a_base64(mv[i : i + B64_IN])  # ends with "\n": made "\r\n" in place
+        for i in range(0, len(mv), _B64_IN):
+            line = b2a_base64(mv[i : i + _B64_IN])  # ends with "\n": made "\r\n" in place
             n = len(line)
             buf[j : j + n] = line
             buf[j + n - 1] = 13
@@ -82,9 +85,9 @@ class Attachment:
         from mailer import mime
 
         if (path is None) == (data is None):
-            raise MailError(SETTINGS, "attachment: give path or data")
+            raise MailError(_SETTINGS, "attachment: give path or data")
         if data is not None and not isinstance(data, (str, bytes, bytearray)):
-            raise MailError(SETTINGS, "attachment: data is not bytes")
+            raise MailError(_SETTINGS, "attachment: data is not bytes")
         self.path = path
         self.data = data.encode() if isinstance(data, str) else data
         if path is not None:
@@ -92,7 +95,7 @@ class Attachment:
             self.size()  # fail now, with #861, if the file is missing
         self.name = mime.check("attachment name", name or "")
         if not name or len(name.encode()) > 200:
-            raise MailError(SETTINGS, "attachment name missing or too long")
+            raise MailError(_SETTINGS, "attachment name missing or too long")
         self.mime_type = mime.token("mime_type", mime_type or guess_type(name), b"/+-.")
         self.head = mime.part_head(self.name, self.mime_type)
 
@@ -102,10 +105,10 @@ class Attachment:
         try:
             st = os.stat(self.path)
         except OSError:
-            raise MailError(SETTINGS, "attachment not found: " + self.path) from None
+            raise MailError(_SETTINGS, "attachment not found: " + self.path) from None
         # A local problem, found before MAIL: #861, not retried (a folder cannot be read).
         if st[0] & 0x4000:  # S_IFDIR
-            raise MailError(SETTINGS, "attachment is a folder: " + self.path)
+            raise MailError(_SETTINGS, "attachment is a folder: " + self.path)
         return st[6]
 
     def encoded_size(self):

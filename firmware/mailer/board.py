@@ -7,7 +7,10 @@ import json
 
 from mailer import status
 from mailer.compat import const, sleep_ms
-from mailer.errors import SETTINGS, MailError
+from mailer.errors import MailError
+
+# Device error codes (mailer.codes; README, "Device error codes").
+_SETTINGS = const(861)  # settings invalid / bad input
 
 TICK_MS = const(25)  # machine.Timer period that steps LED / NeoPixel patterns (all timings are multiples)
 TIMER_ID = const(0)  # hardware timer 0 exists on ESP32, -S3 and -C3
@@ -25,7 +28,7 @@ _TOP = {"name": str, "notes": str, "console": bool, "asyncio": bool}
 
 
 def _bad(where, what):
-    return MailError(SETTINGS, "board %s: %s" % (where, what))
+    return MailError(_SETTINGS, "board %s: %s" % (where, what))
 
 
 def _check(board, where):

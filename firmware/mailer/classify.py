@@ -5,18 +5,18 @@
 # failure exactly (a setting that is bad, a clock not set, STARTTLS not offered) raises its
 # MailError itself. Imported only after a failure.
 from mailer.compat import const
-from mailer.errors import (
-    AUTH,
-    CERT,
-    COMM,
-    INTERNAL,
-    MEMORY,
-    TLS_CLIENT_CERT,
-    TLS_NO_COMMON,
-    TLS_REQUIRED,
-    TOO_LARGE,
-    MailError,
-)
+from mailer.errors import MailError
+
+# Device error codes (mailer.codes; README, "Device error codes").
+_COMM = const(801)  # error communicating with the SMTP server
+_AUTH = const(839)  # SMTP authentication failed
+_TLS_NO_COMMON = const(841)  # no encryption method in common
+_TLS_CLIENT_CERT = const(842)  # server asked for a client certificate
+_MEMORY = const(851)  # not enough memory
+_TLS_REQUIRED = const(862)  # encryption required but not available
+_CERT = const(863)  # server certificate rejected
+_TOO_LARGE = const(864)  # message too large
+_INTERNAL = const(869)  # internal error
 
 # Words in TLS error texts (Mbed TLS names and messages, OpenSSL reasons), lower case.
 _CLIENT_CERT_WORDS = ("certificate_required", "certificate required", "alert 116")
@@ -55,8 +55,8 @@ def network_error(exc, what):
         return tls_error(exc, True)
     n = exc.args[0] if exc.args else None
     if (n in _TIMEOUT_ERRNOS) or "timed out" in str(exc):
-        return MailError(COMM, what + " timed out")
-    return MailError(COMM, "%s failed: %s" % (what, exc))
+        return MailError(_COMM, what + " timed out")
+    return MailError(_COMM, "%s failed: %s" % (what, exc))
 
 
 def _has(text, words):
@@ -83,27 +83,27 @@ def tls_error(exc, first=False):
     msg = _text(exc)
     text = msg.lower()
     if _has(text, _CLIENT_CERT_WORDS):
-        return MailError(TLS_CLIENT_CERT, msg)
+        return MailError(_TLS_CLIENT_CERT, msg)
     if _has(text, _CERT_WORDS):
-        return MailError(CERT, msg)
+        return MailError(_CERT, msg)
     if _has(text, _CLEAR_WORDS):
-        return MailError(TLS_NO_COMMON, "%s (%s)" % (_HINT_STARTTLS, msg), retry=False)
+        return MailError(_TLS_NO_COMMON, "%s (%s)" % (_HINT_STARTTLS, msg), retry=False)
     n = exc.args[0] if exc.args else None
     if n == _ENOMEM or "alloc" in text or "memory" in text:
-        return MailError(MEMORY, "TLS: " + msg)
+        return MailError(_MEMORY, "TLS: " + msg)
     if n in _TIMEOUT_ERRNOS:
-        return MailError(COMM, "TLS handshake timed out")
+        return MailError(_COMM, "TLS handshake timed out")
     if n in _ABORT_ERRNOS or _has(text, _ABORT_WORDS) or (first and "eof" in text):
         # No stack here says whether a CertificateRequest came before the abort: #841.
-        return MailError(TLS_NO_COMMON, "handshake aborted by the server: " + msg, retry=False)
+        return MailError(_TLS_NO_COMMON, "handshake aborted by the server: " + msg, retry=False)
     if _has(text, _NET_WORDS):
-        return MailError(COMM, "TLS handshake: " + msg)
+        return MailError(_COMM, "TLS handshake: " + msg)
     if isinstance(n, int) and n > 0 and "alert" not in text:
         # A plain errno (the peer went away) is a network failure, not a TLS verdict; an
         # OpenSSL error (CPython) carries errno 1 and the peer's alert ("handshake failure",
         # "protocol version"): that is a verdict.
-        return MailError(COMM, "TLS handshake: " + msg)
-    return MailError(TLS_NO_COMMON, msg)
+        return MailError(_COMM, "TLS handshake: " + msg)
+    return MailError(_TLS_NO_COMMON, msg)
 
 
 def reply_error(stage, reply):
@@ -115,26 +115,26 @@ def reply_error(stage, reply):
     if stage == "greeting":
         # No command was sent yet: whatever the code (421, 554, a 530 "authentication
         # required" as a banner), the server will not talk to us now (RFC 5321 3.1, 4.3.1).
-        return MailError(COMM, reply=line)
+        return MailError(_COMM, reply=line)
     if code == 538 or (code == 530 and b"STARTTLS" in line.upper().encode()):
-        return MailError(TLS_REQUIRED, reply=line, retry=False)  # RFC 4954 6, RFC 3207 4
+        return MailError(_TLS_REQUIRED, reply=line, retry=False)  # RFC 4954 6, RFC 3207 4
     if stage == "starttls" and code != 421:  # 421: the server is going away, not refusing TLS
-        return MailError(TLS_REQUIRED, reply=line, retry=False)
+        return MailError(_TLS_REQUIRED, reply=line, retry=False)
     if (stage == "auth" and code >= 500) or code == 530 or ext.startswith("5.7.8"):
-        return MailError(AUTH, reply=line, retry=False)  # 534, 535, 530 auth required
+        return MailError(_AUTH, reply=line, retry=False)  # 534, 535, 530 auth required
     if (code == 552 and stage in ("mail", "final")) or ext == "5.3.4":
-        return MailError(TOO_LARGE, reply=line, retry=False)
-    return MailError(COMM, reply=line, retry=code < 500)
+        return MailError(_TOO_LARGE, reply=line, retry=False)
+    return MailError(_COMM, reply=line, retry=code < 500)
 
 
 def exception(exc, stage):
     # Anything that escaped the session: give it a code, never let it escape the send.
     if isinstance(exc, MailError):
-        if stage == "greeting" and exc.code == COMM and exc.reply is None and "timed out" in exc.detail:
+        if stage == "greeting" and exc.code == _COMM and exc.reply is None and "timed out" in exc.detail:
             exc.detail += ": " + _HINT_IMPLICIT
         return exc
     if isinstance(exc, MemoryError):
-        return MailError(MEMORY, "out of memory during " + stage)
+        return MailError(_MEMORY, "out of memory during " + stage)
     if isinstance(exc, OSError):
         return network_error(exc, stage)
-    return MailError(INTERNAL, "%s during %s: %r" % (type(exc).__name__, stage, exc))
+    return MailError(_INTERNAL, "%s during %s: %r" % (type(exc).__name__, stage, exc))

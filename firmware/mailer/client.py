@@ -5,8 +5,17 @@
 # The session, the transport and the codec are imported by session(), when a send starts, and
 # the settings are resolved by mailer.resolve, loaded for that moment only: an idle board keeps
 # that heap for its own program.
-from mailer.compat import Deadline, once
-from mailer.errors import AUTH, COMM, MEMORY, OAUTH, SETTINGS, TLS_REQUIRED, TOO_LARGE, MailError
+from mailer.compat import const, Deadline, once
+from mailer.errors import MailError
+
+# Device error codes (mailer.codes; README, "Device error codes").
+_COMM = const(801)  # error communicating with the SMTP server
+_AUTH = const(839)  # SMTP authentication failed
+_MEMORY = const(851)  # not enough memory
+_SETTINGS = const(861)  # settings invalid / bad input
+_TLS_REQUIRED = const(862)  # encryption required but not available
+_TOO_LARGE = const(864)  # message too large
+_OAUTH = const(866)  # OAuth token refused (the refresh grant)
 
 
 class Result:
@@ -20,7 +29,7 @@ class Result:
         self.refused = list(refused)
         self.deferred = [r for r in self.refused if r[1][:1] == "4"]
         if self.deferred and error is None:
-            error = MailError(COMM, "%d recipients deferred" % len(self.deferred), reply=self.deferred[0][1])
+            error = MailError(_COMM, "%d recipients deferred" % len(self.deferred), reply=self.deferred[0][1])
         self.error = error
         self.ok = error is None
 
@@ -164,12 +173,12 @@ def _in_step(e):
     # failure, or bytes injected before TLS, the connection is only closed.
     if e.reply is not None:
         return not _closing(e)
-    return e.code in (SETTINGS, TOO_LARGE, AUTH, TLS_REQUIRED, OAUTH) and "injected" not in e.detail
+    return e.code in (_SETTINGS, _TOO_LARGE, _AUTH, _TLS_REQUIRED, _OAUTH) and "injected" not in e.detail
 
 
 def _error(e, stage):
     if isinstance(e, MemoryError):  # no import now: there may be no room for one
-        return MailError(MEMORY, "out of memory during " + stage)
+        return MailError(_MEMORY, "out of memory during " + stage)
     from mailer import classify
 
     return classify.exception(e, stage)

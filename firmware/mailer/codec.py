@@ -2,36 +2,40 @@
 # RFC 5321 (SMTP), RFC 3463 (enhanced status codes). The opening's pieces (EHLO keywords, SASL)
 # are in mailer.handshake.
 from mailer.compat import const
-from mailer.errors import COMM, SETTINGS, MailError
+from mailer.errors import MailError
+
+# Device error codes (mailer.codes; README, "Device error codes").
+_COMM = const(801)  # error communicating with the SMTP server
+_SETTINGS = const(861)  # settings invalid / bad input
 
 # RFC 5321 4.5.3.1.5 allows 512 octets per reply line (CRLF included); we hold no more.
-MAX_LINE = const(512)
+_MAX_LINE = const(512)
 # A reply of more lines than this is a broken or hostile server, not a capability list (an EHLO
 # reply has one line per extension: a dozen or so, and IANA registers about 30). 50, not 100:
 # the list that holds them then grows to 64 slots at most, not 128 (one piece of 256 bytes on a
 # board, not 512).
-MAX_LINES = const(50)
+_MAX_LINES = const(50)
 # ...and so is one whose lines add up to more than this: the bound on what a reply may hold
 # in RAM (100 full lines would be 51 KB, most of a board's free heap).
-MAX_REPLY = const(4096)
+_MAX_REPLY = const(4096)
 
-CRLF = b"\r\n"
+_CRLF = const(b"\r\n")
 
 
 def _clean(field, value):
     # A CR, LF or NUL inside a command argument would let the caller inject commands.
     for bad in (b"\r", b"\n", b"\0"):
         if bad in value:
-            raise MailError(SETTINGS, field + ": CR/LF/NUL not allowed")
+            raise MailError(_SETTINGS, field + ": CR/LF/NUL not allowed")
     return value
 
 
 def command(verb, arg=None):
     if arg is None:
-        return verb + CRLF
+        return verb + _CRLF
     if isinstance(arg, str):
         arg = arg.encode()
-    return verb + b" " + _clean(verb.decode(), arg) + CRLF
+    return verb + b" " + _clean(verb.decode(), arg) + _CRLF
 
 
 class Reply:
@@ -61,7 +65,7 @@ def enhanced(text):
 
 
 def _bad(why):
-    return MailError(COMM, "bad reply: " + why)
+    return MailError(_COMM, "bad reply: " + why)
 
 
 class ReplyReader:
@@ -96,13 +100,13 @@ class ReplyReader:
             if i < 0:
                 # A complete reply may leave a long unended tail behind it in the same read:
                 # refuse it now, not at the next feed, so no more than one line is ever held.
-                if len(buf) - start >= MAX_LINE:
+                if len(buf) - start >= _MAX_LINE:
                     raise _bad("line too long")
                 return None
-            if i + 1 - start > MAX_LINE:
+            if i + 1 - start > _MAX_LINE:
                 raise _bad("line too long")
             if i == start or buf[i - 1] != 13:
-                raise _bad("line not ended by CRLF")
+                raise _bad("line not ended by _CRLF")
             line = buf[start : i - 1]
             self.pos = i + 1
             if len(line) < 3 or not line[:3].isdigit() or line[0] not in b"2345":
@@ -119,7 +123,7 @@ class ReplyReader:
             self.code = code
             self.lines.append(line[4:])
             self.held += len(line)
-            if len(self.lines) > MAX_LINES or self.held > MAX_REPLY:
+            if len(self.lines) > _MAX_LINES or self.held > _MAX_REPLY:
                 raise _bad("reply too long")
             if sep != b"-":
                 r = Reply(code, self.lines)
@@ -170,7 +174,7 @@ class DataEncoder:
 
     def finish(self):
         # The end-of-data line; a message not ending in a line break gets one first.
-        end = b"" if self.bol and not self.cr else CRLF
+        end = b"" if self.bol and not self.cr else _CRLF
         if self.cr:
             self.cr = False
         return end + b".\r\n"

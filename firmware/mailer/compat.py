@@ -13,12 +13,12 @@ import time
 
 # A clock before this year was never set (an ESP32 boots in 2000): certificate dates cannot
 # be checked and mail cannot be dated by it (#843).
-MIN_YEAR = const(2025)
+_MIN_YEAR = const(2025)
 
 
 def clock_ok():
     """Whether the clock was ever set: certificate dates and Date headers need it (#843)."""
-    return time.gmtime()[0] >= MIN_YEAR
+    return time.gmtime()[0] >= _MIN_YEAR
 
 
 try:

@@ -12,8 +12,15 @@ import select
 
 from mailer import compat
 from mailer.compat import const
-from mailer.errors import CERT, CLOCK, COMM, RESOLVE, SETTINGS, MailError
+from mailer.errors import MailError
 from mailer.transport import _CPYTHON, Conn, _error
+
+# Device error codes (mailer.codes; README, "Device error codes").
+_COMM = const(801)  # error communicating with the SMTP server
+_RESOLVE = const(802)  # server name cannot be resolved
+_CLOCK = const(843)  # device clock not set / too far off
+_SETTINGS = const(861)  # settings invalid / bad input
+_CERT = const(863)  # server certificate rejected
 
 if _CPYTHON:  # ssl has the same constants and SSLContext as MicroPython's tls
     import ssl as tls
@@ -31,7 +38,7 @@ def load_ca(path, key="smtp.ca_file"):
         with open(path, "rb") as f:
             data = f.read(os.stat(path)[6])  # in one piece, not a buffer grown as it fills
     except OSError:
-        raise MailError(SETTINGS, key + ": cannot read " + path) from None
+        raise MailError(_SETTINGS, key + ": cannot read " + path) from None
     if data[:10] == b"-----BEGIN":
         body = b"".join(ln for ln in data.split(b"\n") if ln and ln[:5] != b"-----")
         data = binascii.a2b_base64(body)
@@ -43,7 +50,7 @@ def context(cfg, keep_leaf):
     callback that keeps the server's certificate for the pin. Shared by the blocking and the
     asyncio connection (mailer.aconn)."""
     if cfg.verify == "ca" and not compat.clock_ok():
-        raise MailError(CLOCK, "clock not set: certificate dates cannot be checked")
+        raise MailError(_CLOCK, "clock not set: certificate dates cannot be checked")
     ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
     try:
         if cfg.verify == "ca":
@@ -72,7 +79,7 @@ def check_pin(cfg, leaf):
     if cfg.pin:
         got = binascii.hexlify(hashlib.sha256(leaf or b"").digest()).decode()
         if got != cfg.pin:
-            raise MailError(CERT, "certificate fingerprint differs from the pinned one")
+            raise MailError(_CERT, "certificate fingerprint differs from the pinned one")
 
 
 def start_connect(host, port):
@@ -81,7 +88,7 @@ def start_connect(host, port):
     try:
         ai = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
     except OSError as e:
-        raise MailError(RESOLVE, "%s: %s" % (host, e)) from None
+        raise MailError(_RESOLVE, "%s: %s" % (host, e)) from None
     sock = socket.socket(ai[0], socket.SOCK_STREAM)
     try:
         sock.setblocking(False)
@@ -106,7 +113,7 @@ def connected(sock, ev, host, port):
         err = "connection to %s:%d refused"
     if err:
         sock.close()
-        raise MailError(COMM, err % (host, port))
+        raise MailError(_COMM, err % (host, port))
     try:
         # Small flights are written whole; Nagle would only add delayed-ACK stalls.
         sock.setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)
@@ -132,7 +139,7 @@ def connect(host, port, timeout_ms, deadline, tls_cfg, implicit_tls=False):
         try:
             conn.ctx = context(tls_cfg, conn.keep_leaf)
         except MailError as e:
-            if e.code == SETTINGS:
+            if e.code == _SETTINGS:
                 conn.close()
                 raise
     if implicit_tls:

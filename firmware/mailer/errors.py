@@ -1,40 +1,24 @@
-# Device error codes (see README, "Device error codes"): every failure the client can
-# detect maps to exactly one of these. Three digits, so an LED can blink them.
+# MailError: how every failure the client can detect reaches its caller, as one device error code
+# (mailer.codes names them; README, "Device error codes") with a readable detail.
 from mailer.compat import const
 
-COMM = const(801)  # error communicating with the SMTP server
-RESOLVE = const(802)  # server name cannot be resolved
-POP = const(810)  # POP server error
-AUTH = const(839)  # SMTP authentication failed
-TLS_NO_COMMON = const(841)  # no encryption method in common
-TLS_CLIENT_CERT = const(842)  # server asked for a client certificate
-CLOCK = const(843)  # device clock not set / too far off
-MEMORY = const(851)  # not enough memory
-NETWORK = const(860)  # network not connected
-SETTINGS = const(861)  # settings invalid / bad input
-TLS_REQUIRED = const(862)  # encryption required but not available
-CERT = const(863)  # server certificate rejected
-TOO_LARGE = const(864)  # message too large
-OUTBOX_FULL = const(865)  # outbox full
-OAUTH = const(866)  # OAuth token refused (the refresh grant)
-INTERNAL = const(869)  # internal error
+_COMM = const(801)  # error communicating with the SMTP server: retried unless the reply is 5xx
+# Codes worth retrying whatever the reply (802 resolve, 810 POP, 843 clock, 851 memory,
+# 860 network, 865 outbox full); 801 depends on the reply (4xx/network: yes).
+_RETRY = const((_COMM, 802, 810, 843, 851, 860, 865))
 
 
 def meaning(code):
     """The text of a device error code ("SMTP authentication failed"), or "?". The texts are
-    in mailer.meanings, loaded only when one is shown: a send that works never needs them."""
+    in mailer.codes, loaded only when one is shown: a send that works never needs them."""
     try:
-        from mailer.meanings import TEXTS
+        from mailer.codes import TEXTS
     except MemoryError:  # showing #851 with no heap left: the code alone must do
         return "?"
     i = TEXTS.find("\n%d " % code)
     if i < 0:
         return "?"
     return TEXTS[i + 5 : TEXTS.find("\n", i + 1)]
-
-
-# Codes worth retrying whatever the reply; COMM depends on the reply (4xx/network: yes).
-_RETRY = (COMM, RESOLVE, POP, CLOCK, MEMORY, NETWORK, OUTBOX_FULL)
 
 
 class MailError(Exception):

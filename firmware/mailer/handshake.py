@@ -1,5 +1,5 @@
 # The opening of an SMTP session: the greeting, EHLO (RFC 5321 4.1.1.1), STARTTLS (RFC 3207)
-# and AUTH (RFC 4954), with the pure codec pieces only they use (the EHLO keywords, the SASL
+# and _AUTH (RFC 4954), with the pure codec pieces only they use (the EHLO keywords, the SASL
 # responses, CRAM-MD5 of RFC 2195). Steps of mailer.session (generators on a Session s: they
 # yield what they need done). Session.open() imports this module and unloads it once the session
 # is open: its code is off the heap while the messages go out.
@@ -7,18 +7,24 @@ import binascii
 import hashlib
 
 from mailer.codec import command
-from mailer.errors import AUTH, COMM, TLS_REQUIRED, MailError
+from mailer.errors import MailError
+from mailer.compat import const
 from mailer.session import TLS, _refused
+
+# Device error codes (mailer.codes; README, "Device error codes").
+_COMM = const(801)  # error communicating with the SMTP server
+_AUTH = const(839)  # SMTP authentication failed
+_TLS_REQUIRED = const(862)  # encryption required but not available
 
 # Strongest first: a short-lived bearer token (RFC 7628 OAUTHBEARER, then XOAUTH2, which
 # settings allow only with an smtp.oauth2 group) before any password; then CRAM-MD5, which never
 # reveals the password, PLAIN with one round trip, LOGIN with two.
-STRENGTH = (b"OAUTHBEARER", b"XOAUTH2", b"CRAM-MD5", b"PLAIN", b"LOGIN")
+_STRENGTH = const((b"OAUTHBEARER", b"XOAUTH2", b"CRAM-MD5", b"PLAIN", b"LOGIN"))
 
 
 def parse_ehlo(reply):
     # RFC 5321 4.1.1.1: the first line greets, each further line is "KEYWORD [params]",
-    # words separated by spaces (servers put in more than one). Older servers announce AUTH
+    # words separated by spaces (servers put in more than one). Older servers announce _AUTH
     # as "AUTH=PLAIN LOGIN" (before RFC 2554 was final), often beside an "AUTH" line: a
     # keyword given twice keeps the words of both.
     caps = {}
@@ -34,9 +40,9 @@ def parse_ehlo(reply):
 
 
 def choose_mechanism(offered, allowed):
-    # offered: the EHLO AUTH parameter; allowed: mechanism names the settings permit.
+    # offered: the EHLO _AUTH parameter; allowed: mechanism names the settings permit.
     names = offered.upper().split()
-    for mech in STRENGTH:
+    for mech in _STRENGTH:
         if mech in names and mech.decode() in allowed:
             return mech
     return None
@@ -50,7 +56,7 @@ def unb64(data):
     try:
         return binascii.a2b_base64(data)
     except ValueError:
-        raise MailError(COMM, "challenge is not base64") from None
+        raise MailError(_COMM, "challenge is not base64") from None
 
 
 def auth_plain(user, password):
@@ -111,7 +117,7 @@ def starttls(s):
     s.stage = "starttls"
     if b"STARTTLS" not in s.caps:
         if s.tls_mode == "required":
-            raise MailError(TLS_REQUIRED, "server does not offer STARTTLS", retry=False)
+            raise MailError(_TLS_REQUIRED, "server does not offer STARTTLS", retry=False)
         return None
     yield s._cmd(b"STARTTLS\r\n")
     r = yield from s._reply()
@@ -137,7 +143,7 @@ def login(s):
     s.conn.password_allowed(s.allow_plain)
     mech = choose_mechanism(s.caps.get(b"AUTH", b""), s.mechanisms)
     if mech is None:
-        raise MailError(AUTH, "no AUTH mechanism in common", retry=False)
+        raise MailError(_AUTH, "no _AUTH mechanism in common", retry=False)
     if mech in (b"XOAUTH2", b"OAUTHBEARER"):
         from mailer import oauth2  # only when the settings name an OAuth mechanism
 

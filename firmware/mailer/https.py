@@ -5,8 +5,17 @@
 # generator of the session's requests (bytes to write, READ): post() drives it on a blocking
 # connection, apost() on an asyncio one (mailer.aclient.arun). Used by mailer.oauth2 only.
 from mailer.compat import Deadline, const
-from mailer.errors import CERT, CLOCK, COMM, OAUTH, SETTINGS, TLS_CLIENT_CERT, TLS_NO_COMMON, MailError
+from mailer.errors import MailError
 from mailer.session import READ
+
+# Device error codes (mailer.codes; README, "Device error codes").
+_COMM = const(801)  # error communicating with the SMTP server
+_TLS_NO_COMMON = const(841)  # no encryption method in common
+_TLS_CLIENT_CERT = const(842)  # server asked for a client certificate
+_CLOCK = const(843)  # device clock not set / too far off
+_SETTINGS = const(861)  # settings invalid / bad input
+_CERT = const(863)  # server certificate rejected
+_OAUTH = const(866)  # OAuth token refused (the refresh grant)
 
 # The whole HTTP response held in RAM: status line, headers and the JSON (a Microsoft access
 # token is a JWT of 1.5-3 KB, and a rotated refresh token comes with it).
@@ -33,7 +42,7 @@ def form(pairs):
 def split_url(url):
     """(host, port, path) of an https:// URL (settings checked it: mailer.schema)."""
     if url[:8] != "https://":
-        raise MailError(SETTINGS, "smtp.oauth2.token_url: must be https://host[:port]/path")
+        raise MailError(_SETTINGS, "smtp.oauth2.token_url: must be https://host[:port]/path")
     hostport, _, path = url[8:].partition("/")
     host, _, port = hostport.partition(":")
     return host, int(port) if port else 443, "/" + path
@@ -84,18 +93,18 @@ def parse_response(buf):
     end = _header_end(buf)
     parts = buf[:end].split(b" ", 2)
     if end < 0 or buf[:7] != b"HTTP/1." or len(parts) < 2 or not parts[1].isdigit():
-        raise MailError(COMM, "not an HTTP response")
+        raise MailError(_COMM, "not an HTTP response")
     head, body = buf[:end], buf[end:]
     n = _length(head)
     if n is not None:
         if len(body) < n:
-            raise MailError(COMM, "response cut short")
+            raise MailError(_COMM, "response cut short")
         body = body[:n]
     elif b"chunked" in head.lower():
         try:
             body = _dechunk(body)
         except ValueError as e:
-            raise MailError(COMM, str(e)) from None
+            raise MailError(_COMM, str(e)) from None
     return int(parts[1]), body
 
 
@@ -114,15 +123,15 @@ def exchange(host, port, path, body):
             break
         buf += data
         if len(buf) > MAX_RESPONSE:
-            raise MailError(COMM, "response larger than %d bytes" % MAX_RESPONSE)
+            raise MailError(_COMM, "response larger than %d bytes" % MAX_RESPONSE)
     return parse_response(buf)
 
 
 def _endpoint(e, host):
     # Certificate, clock and TLS failures keep their codes; anything else (DNS, refused, time-out,
     # reset, a broken response) is the endpoint unreachable: #801, worth retrying.
-    keep = e.code in (CERT, CLOCK, TLS_NO_COMMON, TLS_CLIENT_CERT, OAUTH)
-    return MailError(e.code if keep else COMM, "token endpoint %s: %s" % (host, e.detail))
+    keep = e.code in (_CERT, _CLOCK, _TLS_NO_COMMON, _TLS_CLIENT_CERT, _OAUTH)
+    return MailError(e.code if keep else _COMM, "token endpoint %s: %s" % (host, e.detail))
 
 
 def post(host, port, path, body, timeout_ms, deadline_ms, tls_cfg):

@@ -9,6 +9,7 @@ from mailer.compat import const, unload
 _CHUNK = const(512)
 # RFC 2045 6.7 (5): quoted-printable lines are at most 76 characters, the soft "=" included.
 _QP_MAX = const(75)
+_SETTINGS = const(861)  # device error code: settings invalid / bad input (mailer.codes)
 
 
 class Message:
@@ -45,9 +46,9 @@ class Message:
     def check_addresses(self, smtputf8_offered):
         # RFC 6531: a non-ASCII address can only go to a server that offers SMTPUTF8.
         if self.utf8 and not smtputf8_offered:
-            from mailer.errors import SETTINGS, MailError
+            from mailer.errors import MailError
 
-            raise MailError(SETTINGS, "address not ASCII: " + self.utf8[0])
+            raise MailError(_SETTINGS, "address not ASCII: " + self.utf8[0])
 
     def chunks(self, eightbit=False, smtputf8=False, bufs=None):
         # Byte chunks making up the message: CRLF line ends, lines of at most 998 octets, not

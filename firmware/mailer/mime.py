@@ -9,20 +9,24 @@ import time
 from binascii import b2a_base64, hexlify
 
 from mailer.compat import alnum_or, clock_ok, const
-from mailer.errors import CLOCK, SETTINGS, MailError
+from mailer.errors import MailError
+
+# Device error codes (mailer.codes; README, "Device error codes").
+_CLOCK = const(843)  # device clock not set / too far off
+_SETTINGS = const(861)  # settings invalid / bad input
 
 # RFC 5322 2.1.1: lines SHOULD be at most 78 characters (CRLF excluded).
-LINE = const(78)
+_LINE = const(78)
 # RFC 2047 2: an encoded-word is at most 75 characters. 42 octets give 56 base64 characters,
 # a 68-character word that fits after "Subject: " (or any shorter header name) on one line.
 _EW_OCTETS = const(42)
 # Three letters each (strings, not tuples of 19 objects: each object is heap on a board).
-_DAYS = "SunMonTueWedThuFriSat"
-_MONTHS = "JanFebMarAprMayJunJulAugSepOctNovDec"
+_DAYS = const("SunMonTueWedThuFriSat")
+_MONTHS = const("JanFebMarAprMayJunJulAugSepOctNovDec")
 # RFC 5322 3.2.3 atext (besides letters and digits): a display name made only of these and
 # spaces goes as it is; anything else is encoded. Text is tested through its bytes
 # (compat.alnum_or says why).
-_ATEXT = b"!#$%&'*+-/=?^_`{|}~ "
+_ATEXT = const(b"!#$%&'*+-/=?^_`{|}~ ")
 # RFC 5321 4.5.3.1.6: at most 998 octets per line before CRLF.
 _MAX_LINE = const(998)
 # Recipients per message: RFC 5321 4.5.3.1.8 has servers take at least 100 in one transaction.
@@ -78,7 +82,7 @@ def fold(name, tokens):
     col = len(name) + 1
     first = True
     for t in tokens:
-        if not first and col + 1 + len(t) > LINE:
+        if not first and col + 1 + len(t) > _LINE:
             out.append(b"\r\n")
             col = 0
         out.append(b" " + t)
@@ -101,9 +105,9 @@ def check(field, value):
     # or, in an address, SMTP commands. The one check of text given to the firmware (messages
     # and settings, through mailer.schema); codec.command guards the wire again, in bytes.
     if not isinstance(value, str):
-        raise MailError(SETTINGS, field + ": not a string")
+        raise MailError(_SETTINGS, field + ": not a string")
     if "\r" in value or "\n" in value or "\0" in value:
-        raise MailError(SETTINGS, field + ": CR/LF/NUL not allowed")
+        raise MailError(_SETTINGS, field + ": CR/LF/NUL not allowed")
     return value
 
 
@@ -111,7 +115,7 @@ def token(field, value, extra):
     # Message-ID, boundary, domain and MIME type: ASCII letters, digits and a few marks only.
     check(field, value)
     if not value or len(value) > 250 or not alnum_or(value.encode(), extra):
-        raise MailError(SETTINGS, "%s: not valid: %s" % (field, value))
+        raise MailError(_SETTINGS, "%s: not valid: %s" % (field, value))
     return value
 
 
@@ -122,7 +126,7 @@ def mailbox(field, text):
     # local parts and every control character (RFC 5322 3.2.3 specials, 3.4 addresses).
     s = check(field, text).strip()
     if any(c < 32 or c == 127 for c in text.encode()):
-        raise MailError(SETTINGS, field + ": control character in address")
+        raise MailError(_SETTINGS, field + ": control character in address")
     name = ""
     bad = False
     if s.endswith(">") and s[:1] == '"':
@@ -140,9 +144,9 @@ def mailbox(field, text):
     local, _, domain = s.rpartition("@")
     bad = bad or not local or not domain or len(s.encode()) > 254 or "@" in local or ".." in domain
     if bad or domain[:1] == "." or domain[-1:] == "." or any(c in b' \t<>()[],;:"\\' for c in s.encode()):
-        raise MailError(SETTINGS, "%s: not an address: %s" % (field, text))
+        raise MailError(_SETTINGS, "%s: not an address: %s" % (field, text))
     if len(name.encode()) > 200:
-        raise MailError(SETTINGS, field + ": display name too long")
+        raise MailError(_SETTINGS, field + ": display name too long")
     return name, s
 
 
@@ -171,12 +175,12 @@ def _body(body):
     parts = body if isinstance(body, (list, tuple)) else [body]
     for p in parts:
         if not isinstance(p, (str, bytes, bytearray)):
-            raise MailError(SETTINGS, "body: str, bytes or a list of them (not a generator)")
+            raise MailError(_SETTINGS, "body: str, bytes or a list of them (not a generator)")
     body = b"".join(p.encode() if isinstance(p, str) else bytes(p) for p in parts)
     try:
         body.decode()
     except UnicodeError:
-        raise MailError(SETTINGS, "body: not UTF-8") from None
+        raise MailError(_SETTINGS, "body: not UTF-8") from None
     body = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     return body + b"\n" if body[-1:] not in (b"", b"\n") else body
 
@@ -184,7 +188,7 @@ def _body(body):
 def _date(date):
     if date is None:
         if not clock_ok():
-            raise MailError(CLOCK, "clock not set")
+            raise MailError(_CLOCK, "clock not set")
         date = time.gmtime()
     elif isinstance(date, (int, float)):
         date = time.gmtime(date)
@@ -194,7 +198,7 @@ def _date(date):
             return t
     except (TypeError, ValueError):
         pass
-    raise MailError(SETTINGS, "date: not a time tuple: %r" % (date,))
+    raise MailError(_SETTINGS, "date: not a time tuple: %r" % (date,))
 
 
 def build(m, sender, to, subject, body, cc, bcc, attachments, when, message_id, boundary):
@@ -202,11 +206,11 @@ def build(m, sender, to, subject, body, cc, bcc, attachments, when, message_id, 
     m.given = (sender, to, cc, bcc)  # as given: the outbox stores these
     # Counted before parsing: a list of a million addresses is #861, not a MemoryError.
     if sum(1 if isinstance(v, str) else len(v or ()) for v in (to, cc, bcc)) > MAX_RCPT:
-        raise MailError(SETTINGS, "too many recipients (at most %d)" % MAX_RCPT)
+        raise MailError(_SETTINGS, "too many recipients (at most %d)" % MAX_RCPT)
     m.sender = mailbox("from", sender)
     m.to, m.cc, m.bcc = _list("to", to), _list("cc", cc), _list("bcc", bcc)
     if not m.to + m.cc + m.bcc:
-        raise MailError(SETTINGS, "no recipients")
+        raise MailError(_SETTINGS, "no recipients")
     m.subject = check("subject", subject)
     m.body = _body(body)
     m.attachments = tuple(attachments)
@@ -215,7 +219,7 @@ def build(m, sender, to, subject, body, cc, bcc, attachments, when, message_id, 
 
         for a in m.attachments:
             if not isinstance(a, Attachment):
-                raise MailError(SETTINGS, "attachments: not an Attachment")
+                raise MailError(_SETTINGS, "attachments: not an Attachment")
     m.date = _date(when)
     if message_id is None:
         # RFC 5322 3.6.4: unique left of the "@" (time and 64 random bits), the sender's
@@ -223,7 +227,7 @@ def build(m, sender, to, subject, body, cc, bcc, attachments, when, message_id, 
         message_id = "<%x.%s@%s>" % (int(time.time()), hexlify(os.urandom(8)).decode(), m.sender[1].rpartition("@")[2])
     m.message_id = token("message_id", message_id, b"<>@.-_$+=")
     if message_id[:1] != "<" or message_id[-1:] != ">" or "@" not in message_id:
-        raise MailError(SETTINGS, "message_id: not <id@domain>: " + message_id)
+        raise MailError(_SETTINGS, "message_id: not <id@domain>: " + message_id)
     # "=_" cannot occur in base64 or quoted-printable text, and 128 random bits make it
     # as good as impossible in a 7bit/8bit body (RFC 2046 5.1.1).
     m.boundary = token("boundary", boundary or "=_" + hexlify(os.urandom(16)).decode(), b"=_.-")

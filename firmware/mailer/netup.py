@@ -3,7 +3,12 @@
 # stand-ins for both on its import path (tools/simboard_path/).
 
 from mailer.compat import clock_ok, const, sleep_ms, ticks_diff, ticks_ms
-from mailer.errors import CLOCK, NETWORK, SETTINGS, MailError
+from mailer.errors import MailError
+
+# Device error codes (mailer.codes; README, "Device error codes").
+_CLOCK = const(843)  # device clock not set / too far off
+_NETWORK = const(860)  # network not connected
+_SETTINGS = const(861)  # settings invalid / bad input
 
 WIFI_WAIT_MS = const(15000)  # association + DHCP usually take 2-5 s; a weak AP up to ~10 s
 WIFI_TRIES = const(2)
@@ -21,7 +26,7 @@ def wifi_up(wifi, wait_ms=WIFI_WAIT_MS, tries=WIFI_TRIES):
     if sta.isconnected():
         return sta.ifconfig()[0]
     if not wifi["ssid"]:
-        raise MailError(SETTINGS, "wifi.ssid: missing")
+        raise MailError(_SETTINGS, "wifi.ssid: missing")
     for _ in range(tries):
         try:
             sta.connect(wifi["ssid"], wifi["password"])
@@ -33,7 +38,7 @@ def wifi_up(wifi, wait_ms=WIFI_WAIT_MS, tries=WIFI_TRIES):
                 return sta.ifconfig()[0]
             sleep_ms(POLL_MS)
         sta.disconnect()  # start the next try from scratch
-    raise MailError(NETWORK, "Wi-Fi %s: not connected (status %s)" % (wifi["ssid"], sta.status()))
+    raise MailError(_NETWORK, "Wi-Fi %s: not connected (status %s)" % (wifi["ssid"], sta.status()))
 
 
 def clock_set(host, tries=NTP_TRIES):
@@ -51,4 +56,4 @@ def clock_set(host, tries=NTP_TRIES):
         except (OSError, OverflowError) as e:  # no answer (time-out), DNS, or a bad packet
             err = e
     if err is not None or not clock_ok():
-        raise MailError(CLOCK, "NTP %s: %s" % (host, err or "clock still not set"))
+        raise MailError(_CLOCK, "NTP %s: %s" % (host, err or "clock still not set"))

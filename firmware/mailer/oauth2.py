@@ -1,4 +1,4 @@
-# OAuth 2.0 for SMTP AUTH, imported only when smtp.mechanisms lists XOAUTH2 or OAUTHBEARER:
+# OAuth 2.0 for SMTP _AUTH, imported only when smtp.mechanisms lists XOAUTH2 or OAUTHBEARER:
 # the SASL initial responses (Google's and Microsoft's XOAUTH2; OAUTHBEARER, RFC 7628), the
 # server's failure challenge (RFC 7628 3.2.2), and the access token from the refresh grant
 # (RFC 6749 6) over the project's own verified HTTPS (mailer.https), blocking or on asyncio.
@@ -8,10 +8,15 @@ import json
 
 from mailer import https
 from mailer.compat import alnum_or, const, ticks_add, ticks_diff, ticks_ms
-from mailer.errors import AUTH, COMM, OAUTH, MailError
+from mailer.errors import MailError
+
+# Device error codes (mailer.codes; README, "Device error codes").
+_COMM = const(801)  # error communicating with the SMTP server
+_AUTH = const(839)  # SMTP authentication failed
+_OAUTH = const(866)  # OAuth token refused (the refresh grant)
 
 # Refresh this long before the provider's expires_in (the clock of a board drifts, and a token
-# must not expire between the check and the AUTH line); at most half the lifetime.
+# must not expire between the check and the _AUTH line); at most half the lifetime.
 _MARGIN_MS = const(60000)
 # expires_in beyond a day is taken as a day: ticks_diff is exact for under half its period.
 _MAX_LIFE_S = const(86400)
@@ -40,7 +45,7 @@ def initial(mech, user, token, host, port):
 
 def login(s, mech):
     """The OAuth branch of handshake.login (a session step: yields what it needs done):
-    AUTH mech with the initial response in one round trip; a refused token (a 334 failure
+    _AUTH mech with the initial response in one round trip; a refused token (a 334 failure
     challenge, answered, then a 5xx; or a 5xx at once) is refreshed once and tried again;
     refused again: #839 with the server's reply and the challenge's status."""
     from mailer.session import FRESH, TOKEN
@@ -63,7 +68,7 @@ def login(s, mech):
         op = FRESH
     if 500 <= r.code < 600:
         raise MailError(
-            AUTH, "token refused", reply=r.line() + (" (status %s)" % status if status else ""), retry=False
+            _AUTH, "token refused", reply=r.line() + (" (status %s)" % status if status else ""), retry=False
         )
     from mailer import classify
 
@@ -154,7 +159,7 @@ class TokenSource:
         d = self._json(status, reply)
         token = d.get("access_token")
         if not isinstance(token, str) or len(token) > 4096 or not _b64token(token):
-            raise MailError(COMM, "token endpoint: no usable access_token")
+            raise MailError(_COMM, "token endpoint: no usable access_token")
         new = d.get("refresh_token")
         if isinstance(new, str) and new and new != g["refresh_token"]:
             self.keep(new)
@@ -198,10 +203,10 @@ class TokenSource:
         err = d.get("error")
         err = _shown(err) if isinstance(err, str) else "HTTP %d" % status
         if status in (400, 401) and err in _REFUSED:
-            raise MailError(OAUTH, "token endpoint refused the grant: " + err, retry=False)
+            raise MailError(_OAUTH, "token endpoint refused the grant: " + err, retry=False)
         if 400 <= status < 500 and status != 429 and d.get("error"):
-            raise MailError(OAUTH, "token endpoint refused the request: " + err, retry=False)
-        raise MailError(COMM, "token endpoint: " + err)
+            raise MailError(_OAUTH, "token endpoint refused the request: " + err, retry=False)
+        raise MailError(_COMM, "token endpoint: " + err)
 
 
 def _b64token(t):

@@ -26,9 +26,14 @@ from binascii import a2b_base64, b2a_base64, crc32
 
 from mailer.client import Result
 from mailer.compat import const
-from mailer.errors import INTERNAL, OUTBOX_FULL, SETTINGS, MailError
+from mailer.errors import MailError
 from mailer.flashfile import exists, make_dir, remove, write_atomic
 from mailer.message import Message
+
+# Device error codes (mailer.codes; README, "Device error codes").
+_SETTINGS = const(861)  # settings invalid / bad input
+_OUTBOX_FULL = const(865)  # outbox full
+_INTERNAL = const(869)  # internal error
 
 BATCH = const(4)  # messages per delivery round (one SMTP session; each is loaded into RAM)
 
@@ -88,7 +93,7 @@ def from_dict(d):
             boundary=d["boundary"],
         )
     except (KeyError, TypeError, ValueError) as e:
-        raise MailError(SETTINGS, "stored message: %r" % (e,)) from None
+        raise MailError(_SETTINGS, "stored message: %r" % (e,)) from None
 
 
 def _pack(obj):
@@ -155,7 +160,7 @@ class Outbox:
         count, size = self.used()
         lim = self.limits
         if count >= lim["max_messages"] or size + len(data) > lim["max_bytes"]:
-            raise MailError(OUTBOX_FULL, "%d messages, %d bytes queued; this one %d bytes" % (count, size, len(data)))
+            raise MailError(_OUTBOX_FULL, "%d messages, %d bytes queued; this one %d bytes" % (count, size, len(data)))
         self.seq += 1
         name = "%08d" % self.seq
         write_atomic(self._path(name, "msg"), data)
@@ -218,7 +223,7 @@ class Outbox:
                 msgs.append(self.message(n))
                 names.append(n)
             except (OSError, ValueError, MailError) as e:
-                err = e if isinstance(e, MailError) else MailError(INTERNAL, "stored message: %r" % (e,), retry=False)
+                err = e if isinstance(e, MailError) else MailError(_INTERNAL, "stored message: %r" % (e,), retry=False)
                 self._fail(n, err)
                 out.append((n, Result("", error=err)))
         return names, msgs, out

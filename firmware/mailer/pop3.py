@@ -1,4 +1,4 @@
-# POP3 login (RFC 1939) for POP before SMTP and for checking the incoming account, over STLS
+# POP3 login (RFC 1939) for _POP before SMTP and for checking the incoming account, over STLS
 # (RFC 2595) or implicit TLS (RFC 8314). Every failure is #810, except bad input (#861); the
 # password never appears in a log line or an error text.
 import binascii
@@ -6,7 +6,11 @@ import hashlib
 
 from mailer import codec, transport
 from mailer.compat import const
-from mailer.errors import POP, SETTINGS, MailError
+from mailer.errors import MailError
+
+# Device error codes (mailer.codes; README, "Device error codes").
+_POP = const(810)  # POP server error
+_SETTINGS = const(861)  # settings invalid / bad input
 
 # RFC 1939 3: a response line is at most 512 octets, CRLF included; we hold no more.
 _MAX_LINE = const(512)
@@ -22,9 +26,9 @@ def _text(line):
 def _as_pop(e, stage):
     # A transport failure (network #801, resolve #802, certificate #863, clock #843, ...)
     # becomes #810 with the original code in the text; its retry verdict stays.
-    if e.code in (POP, SETTINGS):
+    if e.code in (_POP, _SETTINGS):
         return e
-    return MailError(POP, "%s: %s" % (stage, e.line()), retry=e.retry)
+    return MailError(_POP, "%s: %s" % (stage, e.line()), retry=e.retry)
 
 
 class _Pop:
@@ -52,10 +56,10 @@ class _Pop:
                 break
             data = self.conn.read(_MAX_LINE)
             if not data:
-                raise MailError(POP, "connection closed by server during " + self.stage)
+                raise MailError(_POP, "connection closed by server during " + self.stage)
             self.buf += data
         if i + 2 > _MAX_LINE:
-            raise MailError(POP, "reply line over 512 octets during " + self.stage, retry=False)
+            raise MailError(_POP, "reply line over 512 octets during " + self.stage, retry=False)
         line, self.buf = self.buf[:i], self.buf[i + 2 :]
         if self.log:
             self.log("S: " + _text(line))
@@ -73,7 +77,7 @@ class _Pop:
         retry = self.stage != "login"
         for code in _TEMPORARY:
             retry = retry or code in line
-        raise MailError(POP, "%s refused" % self.stage, reply=_text(line), retry=retry)
+        raise MailError(_POP, "%s refused" % self.stage, reply=_text(line), retry=retry)
 
 
 def _timestamp(greeting):
@@ -89,7 +93,7 @@ def login(conn, user, password, tls_mode, allow_plain_password=False, apop=True,
     """Log in on conn (a transport.Conn, just connected) as user/password (bytes) and QUIT.
 
     tls_mode: "off" | "starttls" (STLS required: no credentials without it) | "implicit"
-    (conn is TLS already). Raises MailError(POP) with retry=False for a refused login."""
+    (conn is TLS already). Raises MailError(_POP) with retry=False for a refused login."""
     p = _Pop(conn, log)
     try:
         greeting = p.ok()
@@ -99,7 +103,7 @@ def login(conn, user, password, tls_mode, allow_plain_password=False, apop=True,
             p.stage = "stls"
             p.send(b"STLS\r\n")
             if p.line()[:3] != b"+OK":
-                raise MailError(POP, "server does not offer STLS", retry=False)
+                raise MailError(_POP, "server does not offer STLS", retry=False)
             conn.starttls(len(p.buf))
         stamp = _timestamp(greeting) if apop else None
         if stamp:

@@ -3,8 +3,10 @@
 # session, POP3 and OAuth. One-time code: Client() imports this module and unloads it after.
 # A CA file is named here and read at each connect (mailer.dial): its DER (1.4 KB for a
 # common root) is not kept on the heap between sends.
+from mailer.compat import const
+
 # The EHLO name when smtp.ehlo_name is empty: a board has no domain of its own.
-EHLO_NAME = "mailer.local"
+_EHLO_NAME = const("mailer.local")
 
 
 def _account(group):
@@ -48,7 +50,7 @@ def client(c, cfg):
     c.user, c.password = _account(inc if auth == "same_as_incoming" else smtp if auth == "log_on_using" else None)
     c.mechanisms = smtp["mechanisms"]
     c.allow_plain = smtp["allow_plain_password"]
-    c.ehlo_name = (smtp["ehlo_name"] or EHLO_NAME).encode()
+    c.ehlo_name = (smtp["ehlo_name"] or _EHLO_NAME).encode()
     # The seed's POP before SMTP: a POP3 login first opens the SMTP server to this address.
     c.pop = None
     if auth == "pop_before_smtp":

@@ -9,7 +9,10 @@
 # Replies the session did not want become device codes in mailer.classify, imported only then.
 from mailer import codec
 from mailer.compat import const, unload
-from mailer.errors import COMM, MailError
+from mailer.errors import MailError
+
+# Device error codes (mailer.codes; README, "Device error codes").
+_COMM = const(801)  # error communicating with the SMTP server
 
 # What a step asks of its driver (bytes: write them whole).
 READ = const(0)  # send back up to READ_SIZE bytes read, b"" when the server closed
@@ -90,7 +93,7 @@ class Session:
         while r is None:
             data = yield READ
             if not data:
-                raise MailError(COMM, "connection closed by server during " + self.stage)
+                raise MailError(_COMM, "connection closed by server during " + self.stage)
             self.reader.feed(data)
             r = self.reader.pop()
         if self.log:  # every line, as the server sent it (VERBOSE=1)
@@ -110,7 +113,7 @@ class Session:
         # asked for, and would be taken as its answer (a 250 behind the greeting, a 235 behind
         # the EHLO after TLS). Stop, and send nothing more, as the STARTTLS check does.
         if self.reader.pending():
-            raise MailError(COMM, "reply not asked for, before " + self.stage)
+            raise MailError(_COMM, "reply not asked for, before " + self.stage)
 
     def _cmd(self, data, shown=None):
         # data, to be yielded for writing, once it is known to be in step (and logged).

@@ -13,14 +13,17 @@ import os
 from binascii import crc32
 
 from mailer.compat import const, once, unload
-from mailer.errors import SETTINGS, MailError
+from mailer.errors import MailError
 from mailer.settings import STAMP, VERSION, Settings
 
+# Device error codes (mailer.codes; README, "Device error codes").
+_SETTINGS = const(861)  # settings invalid / bad input
+
 _MAX = const(16384)
-_HEAD = b'{"stamp": "'  # then 8 hex digits, then _SEP, then the rest of the object
-_SEP = b'", '
+_HEAD = const(b'{"stamp": "')  # then 8 hex digits, then _SEP, then the rest of the object
+_SEP = const(b'", ')
 # The keys whose values are secrets, in every group: shown as "***" when set.
-_SECRETS = ("password", "client_secret", "refresh_token")
+_SECRETS = const(("password", "client_secret", "refresh_token"))
 
 
 def _copy(d, hide, cls=dict):
@@ -63,7 +66,7 @@ def check(raw, bad=()):
     d, more = _schema("build", raw)
     bad = list(bad) + more
     if bad:
-        raise MailError(SETTINGS, bad[0])
+        raise MailError(_SETTINGS, bad[0])
     return d
 
 
@@ -88,7 +91,7 @@ def load(path="settings.json", backup=None, stamp=False):
             raise ValueError("larger than %d bytes" % _MAX)
         (raw, bad), _ = once("flashfile", "read_with_fallback", *names, parse=_parse)
     except (OSError, ValueError) as e:
-        raise MailError(SETTINGS, "%s: unreadable and no good backup (%s)" % (path, e)) from None
+        raise MailError(_SETTINGS, "%s: unreadable and no good backup (%s)" % (path, e)) from None
     raw.pop(STAMP, None)
     if bad is not None or raw.get("version") != VERSION:
         raw = check(raw, bad or ())

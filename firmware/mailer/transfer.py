@@ -4,9 +4,13 @@
 # need done). Session.send_many() imports this module once the opening's (mailer.handshake) has
 # left the heap, and unloads it after: the two are never on the heap together.
 from mailer import codec
-from mailer.compat import unload
-from mailer.errors import SETTINGS, TOO_LARGE, MailError
+from mailer.compat import const, unload
+from mailer.errors import MailError
 from mailer.session import _refused
+
+# Device error codes (mailer.codes; README, "Device error codes").
+_SETTINGS = const(861)  # settings invalid / bad input
+_TOO_LARGE = const(864)  # message too large
 
 
 def send_many(s, envelopes, outs):
@@ -65,7 +69,7 @@ def _own(s, e):
     # A refusal of one message (a reply to it, or bad input found before its MAIL) is its
     # result, returned; a 421 (RFC 5321 3.8), a lost connection or a failure within a
     # body ends the session for all that remain: raised.
-    mine = e.code in (SETTINGS, TOO_LARGE) if e.reply is None else e.reply[:3] != "421"
+    mine = e.code in (_SETTINGS, _TOO_LARGE) if e.reply is None else e.reply[:3] != "421"
     if not mine or s.stage == "body":
         raise e
     return e
@@ -79,7 +83,7 @@ def _envelope(s, env):
     sender, recipients, _, size, eightbit, smtputf8, _ = env
     limit = s.caps.get(b"SIZE", b"")
     if size is not None and limit.isdigit() and 0 < int(limit) < size:
-        raise MailError(TOO_LARGE, "%d bytes, server takes %s" % (size, limit.decode()), retry=False)
+        raise MailError(_TOO_LARGE, "%d bytes, server takes %s" % (size, limit.decode()), retry=False)
     params = b""
     if size is not None and b"SIZE" in s.caps:
         params += b" SIZE=%d" % size

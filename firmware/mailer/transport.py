@@ -8,7 +8,11 @@ import sys
 import select
 
 from mailer.compat import const, once
-from mailer.errors import COMM, TLS_REQUIRED, MailError
+from mailer.errors import MailError
+
+# Device error codes (mailer.codes; README, "Device error codes").
+_COMM = const(801)  # error communicating with the SMTP server
+_TLS_REQUIRED = const(862)  # encryption required but not available
 
 _CPYTHON = sys.implementation.name == "cpython"
 _ETIMEDOUT = const(110)  # as errno has it; classify reads it as a time-out
@@ -37,7 +41,7 @@ def check_unread(unread):
     # STLS +OK). Sent in clear before the handshake, they would be read as if they came
     # over TLS (response injection, CVE-2021-22947 class; RFC 3207 5): stop.
     if unread:
-        raise MailError(TLS_REQUIRED, "data injected before TLS handshake", retry=False)
+        raise MailError(_TLS_REQUIRED, "data injected before TLS handshake", retry=False)
 
 
 class Conn:
@@ -61,7 +65,7 @@ class Conn:
         # Milliseconds this wait may take: the read time-out, within the overall deadline.
         t = min(self.timeout_ms, self.deadline.left_ms())
         if t <= 0:
-            raise MailError(COMM, "deadline passed")
+            raise MailError(_COMM, "deadline passed")
         if self.recv:
             self.raw.settimeout(t / 1000)
         return t
@@ -120,7 +124,7 @@ class Conn:
         # The one guard of SMTP AUTH and POP3 alike: a password goes over TLS, or in clear only
         # when the settings say so (smtp.allow_plain_password).
         if not self.tls and not allow_plain:
-            raise MailError(TLS_REQUIRED, "refusing to send the password without TLS", retry=False)
+            raise MailError(_TLS_REQUIRED, "refusing to send the password without TLS", retry=False)
 
     def starttls(self, unread=0):
         """Upgrade to TLS in place: the injection check, the handshake, the pin. The context
