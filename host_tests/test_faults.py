@@ -162,10 +162,10 @@ def test_crlf_in_subject_is_861(certs, tmp_path):
 _BOUNDED = """
 import gc
 from mailer import classify, transport
-from mailer.compat import Deadline
+from mailer.compat import deadline
 from mailer.session import Session
 gc.collect()  # as main.py would after its imports: a 56 KiB heap leaves no room for waste
-c = transport.connect("127.0.0.1", %d, 1000, Deadline(3000), transport.TlsConfig("off"))
+c = transport.connect("127.0.0.1", %d, 1000, deadline(3000), transport.TlsConfig("off"))
 s = Session(c, b"mailer.local", tls="off")
 try:
     s.run(s.open())

@@ -98,7 +98,7 @@ def test_opportunistic_in_clear_never_sends_password():
 
 
 def test_plain_password_allowed_explicitly():
-    conn, s = session([GREETING, b"250-mx\r\n250 AUTH PLAIN\r\n", b"235 ok\r\n"], tls="off", allow_plain_password=True)
+    conn, s = session([GREETING, b"250-mx\r\n250 AUTH PLAIN\r\n", b"235 ok\r\n"], tls="off", allow_plain=True)
     s.run(s.open())
     assert bytes(conn.written) == b"EHLO board.local\r\nAUTH PLAIN " + PLAIN + b"\r\n"
 

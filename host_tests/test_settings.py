@@ -316,6 +316,15 @@ def test_a_stamped_file_is_taken_as_it_is(tmp_path, monkeypatch):
     want = settings.load(path)
     _no_schema(monkeypatch)
     assert settings.load(path) == want  # no check: the schema is never imported
+    # Nor the reading behind it: a stamped file is read by mailer.settings itself, so no name of
+    # settingsfile or flashfile is interned on a board that boots and sends.
+    for name in ("settingsfile", "flashfile"):
+        monkeypatch.setitem(sys.modules, "mailer." + name, None)  # importing it would fail
+    got = settings.load(path)
+    assert got == want and type(got) is settings.Settings and type(got["smtp"]) is settings.Settings
+    for name in ("settingsfile", "flashfile"):
+        monkeypatch.delitem(sys.modules, "mailer." + name)
+    assert repr(got).count("***") == 3  # the secrets print hidden, as from the full reading
     # The stamp is the CRC-32 of the bytes after it: an edit (even a valid one) is checked.
     data = open(path, "rb").read()
     open(path, "wb").write(data.replace(b'"port": 2525', b'"port": 2526'))

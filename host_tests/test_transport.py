@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from mailer.compat import Deadline
+from mailer.compat import deadline
 from mailer.codes import COMM
 from mailer.errors import MailError
 from mailer.transport import Conn, TlsConfig
@@ -57,7 +57,7 @@ class StreamOnly:
 @pytest.fixture
 def pair():
     a, b = socket.socketpair()
-    conn = Conn(a, "mx", 300, Deadline(5000), TlsConfig("off"))
+    conn = Conn(a, "mx", 300, deadline(5000), TlsConfig("off"))
     # As Conn._wrap leaves a TLS socket without recv(): non-blocking, read and write only.
     conn.sock = StreamOnly(a)
     conn.recv = None
@@ -137,7 +137,7 @@ def test_the_ca_file_is_read_at_connect_and_not_kept(tmp_path):
     port = srv.getsockname()[1]
     gone = str(tmp_path / "gone.der")
     with pytest.raises(MailError) as e:
-        connect("127.0.0.1", port, 1000, Deadline(3000), TlsConfig("ca", gone, ca_key="smtp.oauth2.ca_file"))
+        connect("127.0.0.1", port, 1000, deadline(3000), TlsConfig("ca", gone, ca_key="smtp.oauth2.ca_file"))
     assert (e.value.code, e.value.detail) == (SETTINGS, "smtp.oauth2.ca_file: cannot read " + gone)
     c = client.Client(resolved_cfg(host="127.0.0.1", port=port, tls="required", verify="ca", ca_file=gone))
     assert c.tls_args == ("ca", gone, "")  # the file's name, not its bytes

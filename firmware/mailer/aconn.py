@@ -14,7 +14,8 @@ import errno
 import select
 
 from mailer import dial, transport
-from mailer.compat import Deadline, const
+from mailer import compat
+from mailer.compat import const, left_ms
 from mailer.errors import MailError
 
 # Device error codes (mailer.codes; README, "Device error codes").
@@ -51,7 +52,7 @@ class AConn(transport.Conn):
 
     async def _io(self, what, make):
         # make(): the awaitable of one read, write or handshake; what: the stage for a failure.
-        t = min(self.timeout_ms, self.deadline.left_ms())
+        t = min(self.timeout_ms, left_ms(self.deadline))
         if t <= 0:
             raise MailError(_COMM, "deadline passed")
         if self.shaking:
@@ -140,9 +141,9 @@ async def connect(host, port, timeout_ms, deadline, tls_cfg, implicit_tls=False)
     sock = dial.start_connect(host, port)
     p = select.poll()
     p.register(sock, select.POLLOUT)
-    limit = Deadline(max(0, min(timeout_ms, deadline.left_ms())))
+    limit = compat.deadline(max(0, min(timeout_ms, left_ms(deadline))))
     ev = p.poll(0)
-    while not ev and not limit.expired():
+    while not ev and left_ms(limit) > 0:
         await _sleep_ms(_POLL_MS)
         ev = p.poll(0)
     dial.connected(sock, ev, host, port)

@@ -5,7 +5,7 @@
 # The session, the transport and the codec are imported by session(), when a send starts, and
 # the settings are resolved by mailer.resolve, loaded for that moment only: an idle board keeps
 # that heap for its own program.
-from mailer.compat import const, Deadline, once
+from mailer.compat import const, deadline, once
 from mailer.errors import MailError
 
 # Device error codes (mailer.codes; README, "Device error codes").
@@ -64,7 +64,7 @@ class Client:
         return self.on(conn, log, bufs)
 
     def prepare(self, log=None, messages=()):
-        """(deadline, transport.TlsConfig, buffers) of a new send of messages, POP before SMTP
+        """(deadline (compat.deadline), transport.TlsConfig, buffers) of a new send of messages, POP before SMTP
         done first when set: what a connection is made with, blocking (session()) or asyncio
         (mailer.aclient). buffers: those of the attachments (Attachment.buffers()), or None."""
         import gc
@@ -85,26 +85,27 @@ class Client:
         # leaves a hole the size of its own when it goes (32-bit W1 -1 KiB).
         from mailer import session, transport  # noqa: F401
 
-        deadline = Deadline(self.deadline_ms)
+        end = deadline(self.deadline_ms)
         tls_cfg = transport.TlsConfig(*self.tls_args)
+        # POP and OAuth by module and long names (a text over 10 characters is not interned): a
+        # send that uses neither puts none of their names on the heap.
         if self.pop:
-            from mailer import pop3
-
-            pop3.pop_before_smtp(self.pop, self.timeout_ms, deadline, tls_cfg, self.allow_plain, log)
+            once("pop3", "pop_before_smtp", self.pop, self.timeout_ms, end, tls_cfg, self.allow_plain, log)
         if self.oauth and not self.tokens:
-            from mailer.oauth2 import TokenSource
+            from mailer import oauth2
 
-            self.tokens = TokenSource(
+            self.tokens = oauth2.TokenSource(
                 self.oauth[0],
                 transport.TlsConfig(*self.oauth[1]),
                 self.timeout_ms,
                 self.deadline_ms,
                 self.settings_path,
-                server=(self.host, self.port),
+                log,
+                (self.host, self.port),  # server
             )
         if self.tokens:
             self.tokens.log = log
-        return deadline, tls_cfg, bufs
+        return end, tls_cfg, bufs
 
     def on(self, conn, log=None, bufs=None):
         """A Session with these settings on conn (transport.Conn or aconn.AConn), not opened;

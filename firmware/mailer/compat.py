@@ -86,14 +86,14 @@ def sleep_ms(ms):
         time.sleep(ms / 1000)
 
 
-class Deadline:
-    # One overall deadline for a whole operation; every wait asks it how long is left,
-    # so a peer that trickles bytes cannot stretch the operation past it.
-    def __init__(self, ms):
-        self.end = ticks_add(ticks_ms(), int(ms))
+# One overall deadline for a whole operation; every wait asks how long it leaves, so a peer
+# that trickles bytes cannot stretch the operation past it. A plain tick value, not an object
+# of a class: no type, dict and methods on the heap for it.
+def deadline(ms):
+    """The deadline ms milliseconds from now (a ticks_ms value, for left_ms)."""
+    return ticks_add(ticks_ms(), int(ms))
 
-    def left_ms(self):
-        return ticks_diff(self.end, ticks_ms())
 
-    def expired(self):
-        return self.left_ms() <= 0
+def left_ms(end):
+    """Milliseconds until the deadline end (deadline()), negative once it has passed."""
+    return ticks_diff(end, ticks_ms())

@@ -13,7 +13,7 @@ import select
 from mailer import compat
 from mailer.compat import const
 from mailer.errors import MailError
-from mailer.transport import _CPYTHON, Conn, _error
+from mailer.transport import Conn, _error
 
 # Device error codes (mailer.codes; README, "Device error codes").
 _COMM = const(801)  # error communicating with the SMTP server
@@ -22,10 +22,10 @@ _CLOCK = const(843)  # device clock not set / too far off
 _SETTINGS = const(861)  # settings invalid / bad input
 _CERT = const(863)  # server certificate rejected
 
-if _CPYTHON:  # ssl has the same constants and SSLContext as MicroPython's tls
-    import ssl as tls
-else:
-    import tls  # type: ignore[no-redef]
+try:
+    import tls
+except ImportError:  # CPython: ssl has the same constants and SSLContext as MicroPython's tls
+    import ssl as tls  # type: ignore[no-redef]
 
 _IPPROTO_TCP = const(6)
 _TCP_NODELAY = const(1)
@@ -52,15 +52,16 @@ def context(cfg, keep_leaf):
     if cfg.verify == "ca" and not compat.clock_ok():
         raise MailError(_CLOCK, "clock not set: certificate dates cannot be checked")
     ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
+    cpython = tls.__name__ == "ssl"  # a local, not a module global: one name fewer on the heap
     try:
         if cfg.verify == "ca":
             ctx.verify_mode = tls.CERT_REQUIRED
             der = load_ca(cfg.ca_file, cfg.ca_key)
-            if _CPYTHON:
-                ctx.load_verify_locations(cadata=der)
+            if cpython:
+                ctx.load_verify_locations(None, None, der)  # cafile, capath, cadata
             else:  # tls takes the DER as its one argument
                 ctx.load_verify_locations(der)
-        elif _CPYTHON:
+        elif cpython:
             ctx.check_hostname = False  # CPython wants this before CERT_NONE
             ctx.verify_mode = tls.CERT_NONE
         else:
@@ -126,7 +127,7 @@ def connect(host, port, timeout_ms, deadline, tls_cfg, implicit_tls=False):
     sock = start_connect(host, port)
     p = select.poll()
     p.register(sock, select.POLLOUT)
-    connected(sock, p.poll(max(0, min(timeout_ms, deadline.left_ms()))), host, port)
+    connected(sock, p.poll(max(0, min(timeout_ms, compat.left_ms(deadline)))), host, port)
     sock.setblocking(True)
     conn = Conn(sock, host, timeout_ms, deadline, tls_cfg)
     if implicit_tls or tls_cfg.verify != "off":

@@ -4,7 +4,7 @@
 # every read bounded by the time-out and the deadline. The exchange is written once, as a
 # generator of the session's requests (bytes to write, READ): post() drives it on a blocking
 # connection, apost() on an asyncio one (mailer.aclient.arun). Used by mailer.oauth2 only.
-from mailer.compat import Deadline, const
+from mailer.compat import const, deadline
 from mailer.errors import MailError
 from mailer.session import READ
 
@@ -140,7 +140,7 @@ def post(host, port, path, body, timeout_ms, deadline_ms, tls_cfg):
 
     conn = None
     try:
-        conn = transport.connect(host, port, timeout_ms, Deadline(deadline_ms), tls_cfg, implicit_tls=True)
+        conn = transport.connect(host, port, timeout_ms, deadline(deadline_ms), tls_cfg, implicit_tls=True)
         step = exchange(host, port, path, body)
         answer = None
         while True:
@@ -162,7 +162,7 @@ async def apost(host, port, path, body, timeout_ms, deadline_ms, tls_cfg):
 
     conn = None
     try:
-        conn = await aconn.connect(host, port, timeout_ms, Deadline(deadline_ms), tls_cfg, implicit_tls=True)
+        conn = await aconn.connect(host, port, timeout_ms, deadline(deadline_ms), tls_cfg, implicit_tls=True)
         return await aclient.arun(None, exchange(host, port, path, body), conn)
     except MailError as e:
         raise _endpoint(e, host) from None

@@ -44,7 +44,7 @@ class Session:
         user=None,
         password=None,
         mechanisms=("CRAM-MD5", "PLAIN", "LOGIN"),
-        allow_plain_password=False,
+        allow_plain=False,
         log=None,
         tokens=None,
     ):
@@ -53,7 +53,7 @@ class Session:
         self.user = user
         self.password = password
         self.mechanisms = mechanisms
-        self.allow_plain = allow_plain_password
+        self.allow_plain = allow_plain
         self.ehlo_name = ehlo_name
         self.log = log  # callable(str) or None; never given a secret
         self.tokens = tokens

@@ -14,23 +14,21 @@ from binascii import crc32
 
 from mailer.compat import const, once, unload
 from mailer.errors import MailError
-from mailer.settings import STAMP, VERSION, Settings
+from mailer.settings import STAMP, VERSION, stamped, wrap
 
 # Device error codes (mailer.codes; README, "Device error codes").
 _SETTINGS = const(861)  # settings invalid / bad input
 
 _MAX = const(16384)
-_HEAD = const(b'{"stamp": "')  # then 8 hex digits, then _SEP, then the rest of the object
-_SEP = const(b'", ')
 # The keys whose values are secrets, in every group: shown as "***" when set.
 _SECRETS = const(("password", "client_secret", "refresh_token"))
 
 
-def _copy(d, hide, cls=dict):
-    out = cls()
+def _copy(d, hide):
+    out = {}
     for k, v in d.items():
         if isinstance(v, dict):
-            v = _copy(v, hide, cls)
+            v = _copy(v, hide)
         elif hide and k in _SECRETS and v:
             v = "***"
         out[k] = v
@@ -40,16 +38,6 @@ def _copy(d, hide, cls=dict):
 def redacted(d):
     # mailer.settings.redacted()
     return _copy(d, True)
-
-
-def _stamped(data):
-    # The stamp is valid: the bytes after it are exactly what save() wrote.
-    n = len(_HEAD)
-    return (
-        data[:n] == _HEAD
-        and data[n + 8 : n + 11] == _SEP
-        and data[n : n + 8] == b"%08x" % crc32(memoryview(data)[n + 11 :])
-    )
 
 
 def _schema(fn, arg):
@@ -72,7 +60,7 @@ def check(raw, bad=()):
 
 def _parse(data):
     # (content, None) for a stamped file, else schema.parse: (content, problems in the bytes).
-    return (json.loads(data), None) if _stamped(data) else _schema("parse", data)
+    return (json.loads(data), None) if stamped(data) else _schema("parse", data)
 
 
 def _fits(path):
@@ -97,7 +85,7 @@ def load(path="settings.json", backup=None, stamp=False):
         raw = check(raw, bad or ())
         if stamp:
             save(raw, path, backup, checked=True)
-    return _copy(raw, False, Settings)
+    return wrap(raw)
 
 
 def save(d, path="settings.json", backup=None, checked=False):

@@ -7,14 +7,13 @@ import sys
 
 import select
 
-from mailer.compat import const, once
+from mailer.compat import const, left_ms, once
 from mailer.errors import MailError
 
 # Device error codes (mailer.codes; README, "Device error codes").
 _COMM = const(801)  # error communicating with the SMTP server
 _TLS_REQUIRED = const(862)  # encryption required but not available
 
-_CPYTHON = sys.implementation.name == "cpython"
 _ETIMEDOUT = const(110)  # as errno has it; classify reads it as a time-out
 
 
@@ -63,7 +62,7 @@ class Conn:
 
     def _arm(self):
         # Milliseconds this wait may take: the read time-out, within the overall deadline.
-        t = min(self.timeout_ms, self.deadline.left_ms())
+        t = min(self.timeout_ms, left_ms(self.deadline))
         if t <= 0:
             raise MailError(_COMM, "deadline passed")
         if self.recv:
@@ -151,7 +150,7 @@ class Conn:
             # (a reply is shorter): non-blocking, it gives what has arrived, and every wait is
             # a poll bounded by the time-out and the deadline.
             self.sock.setblocking(False)
-        if _CPYTHON:
+        if sys.implementation.name != "micropython":
             # CPython's wrap_socket detaches the plain socket: time-outs go on the TLS one.
             self.raw = self.sock
             self.leaf = self.sock.getpeercert(True)
