@@ -103,6 +103,21 @@ def test_plain_password_allowed_explicitly():
     assert bytes(conn.written) == b"EHLO board.local\r\nAUTH PLAIN " + PLAIN + b"\r\n"
 
 
+def test_no_mechanism_in_common_is_839_and_sends_no_auth():
+    conn, s = session([GREETING, b"250-mx\r\n250 AUTH GSSAPI NTLM\r\n"], tls="off", allow_plain=True)
+    with pytest.raises(MailError) as e:
+        s.run(s.open())
+    assert (e.value.code, e.value.line()) == (AUTH, "#839 SMTP authentication failed (no AUTH mechanism in common)")
+    assert bytes(conn.written) == b"EHLO board.local\r\n"
+
+
+def test_bare_lf_in_a_reply_is_801_naming_crlf():
+    conn, s = session([b"220 mx\n"])
+    with pytest.raises(MailError) as e:
+        s.run(s.open())
+    assert e.value.line() == "#801 Error communicating with the SMTP server (bad reply: line not ended by CRLF)"
+
+
 def test_auth_535_is_839():
     conn, s = session(
         [GREETING, EHLO_PRE, b"220 go\r\n", EHLO_POST, b"535 5.7.8 Authentication credentials invalid\r\n"]

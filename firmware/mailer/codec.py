@@ -106,7 +106,7 @@ class ReplyReader:
             if i + 1 - start > _MAX_LINE:
                 raise _bad("line too long")
             if i == start or buf[i - 1] != 13:
-                raise _bad("line not ended by _CRLF")
+                raise _bad("line not ended by CRLF")
             line = buf[start : i - 1]
             self.pos = i + 1
             if len(line) < 3 or not line[:3].isdigit() or line[0] not in b"2345":

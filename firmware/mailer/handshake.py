@@ -1,5 +1,5 @@
 # The opening of an SMTP session: the greeting, EHLO (RFC 5321 4.1.1.1), STARTTLS (RFC 3207)
-# and _AUTH (RFC 4954), with the pure codec pieces only they use (the EHLO keywords, the SASL
+# and AUTH (RFC 4954), with the pure codec pieces only they use (the EHLO keywords, the SASL
 # responses, CRAM-MD5 of RFC 2195). Steps of mailer.session (generators on a Session s: they
 # yield what they need done). Session.open() imports this module and unloads it once the session
 # is open: its code is off the heap while the messages go out.
@@ -24,7 +24,7 @@ _STRENGTH = const((b"OAUTHBEARER", b"XOAUTH2", b"CRAM-MD5", b"PLAIN", b"LOGIN"))
 
 def parse_ehlo(reply):
     # RFC 5321 4.1.1.1: the first line greets, each further line is "KEYWORD [params]",
-    # words separated by spaces (servers put in more than one). Older servers announce _AUTH
+    # words separated by spaces (servers put in more than one). Older servers announce AUTH
     # as "AUTH=PLAIN LOGIN" (before RFC 2554 was final), often beside an "AUTH" line: a
     # keyword given twice keeps the words of both.
     caps = {}
@@ -40,7 +40,7 @@ def parse_ehlo(reply):
 
 
 def choose_mechanism(offered, allowed):
-    # offered: the EHLO _AUTH parameter; allowed: mechanism names the settings permit.
+    # offered: the EHLO AUTH parameter; allowed: mechanism names the settings permit.
     names = offered.upper().split()
     for mech in _STRENGTH:
         if mech in names and mech.decode() in allowed:
@@ -143,7 +143,7 @@ def login(s):
     s.conn.password_allowed(s.allow_plain)
     mech = choose_mechanism(s.caps.get(b"AUTH", b""), s.mechanisms)
     if mech is None:
-        raise MailError(_AUTH, "no _AUTH mechanism in common", retry=False)
+        raise MailError(_AUTH, "no AUTH mechanism in common", retry=False)
     if mech in (b"XOAUTH2", b"OAUTHBEARER"):
         from mailer import oauth2  # only when the settings name an OAuth mechanism
 

@@ -1,4 +1,4 @@
-# OAuth 2.0 for SMTP _AUTH, imported only when smtp.mechanisms lists XOAUTH2 or OAUTHBEARER:
+# OAuth 2.0 for SMTP AUTH, imported only when smtp.mechanisms lists XOAUTH2 or OAUTHBEARER:
 # the SASL initial responses (Google's and Microsoft's XOAUTH2; OAUTHBEARER, RFC 7628), the
 # server's failure challenge (RFC 7628 3.2.2), and the access token from the refresh grant
 # (RFC 6749 6) over the project's own verified HTTPS (mailer.https), blocking or on asyncio.
@@ -16,7 +16,7 @@ _AUTH = const(839)  # SMTP authentication failed
 _OAUTH = const(866)  # OAuth token refused (the refresh grant)
 
 # Refresh this long before the provider's expires_in (the clock of a board drifts, and a token
-# must not expire between the check and the _AUTH line); at most half the lifetime.
+# must not expire between the check and the AUTH line); at most half the lifetime.
 _MARGIN_MS = const(60000)
 # expires_in beyond a day is taken as a day: ticks_diff is exact for under half its period.
 _MAX_LIFE_S = const(86400)
@@ -45,7 +45,7 @@ def initial(mech, user, token, host, port):
 
 def login(s, mech):
     """The OAuth branch of handshake.login (a session step: yields what it needs done):
-    _AUTH mech with the initial response in one round trip; a refused token (a 334 failure
+    AUTH mech with the initial response in one round trip; a refused token (a 334 failure
     challenge, answered, then a 5xx; or a 5xx at once) is refreshed once and tried again;
     refused again: #839 with the server's reply and the challenge's status."""
     from mailer.session import FRESH, TOKEN

@@ -1,4 +1,4 @@
-# POP3 login (RFC 1939) for _POP before SMTP and for checking the incoming account, over STLS
+# POP3 login (RFC 1939) for POP before SMTP and for checking the incoming account, over STLS
 # (RFC 2595) or implicit TLS (RFC 8314). Every failure is #810, except bad input (#861); the
 # password never appears in a log line or an error text.
 import binascii
