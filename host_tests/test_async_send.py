@@ -129,14 +129,14 @@ class _AConn(FakeConn):
 
 def _stand_in(s):
     # A step as the session writes them: tokens asked for, a failure thrown back at its yield.
-    got = [(yield session.TOKEN), (yield session.FRESH)]
+    got = [(yield session._TOKEN), (yield session._FRESH)]
     yield b"HELLO\r\n"
-    got.append((yield session.READ))
+    got.append((yield session._READ))
     try:
-        yield session.READ  # the script has a time-out here
+        yield session._READ  # the script has a time-out here
     except Exception as e:
         got.append(type(e).__name__ + ": " + str(e))
-    yield session.CLOSE
+    yield session._CLOSE
     return got
 
 

@@ -204,7 +204,7 @@ class _Boom(FakeConn):
 
 
 def test_memory_error_is_851(monkeypatch, certs, tmp_path):
-    from mailer.session import READ_SIZE
+    from mailer.session import _READ_SIZE as READ_SIZE
 
     # The read after the greeting and the EHLO reply (each read takes at most READ_SIZE bytes).
     reads = sum(-(-len(r) // READ_SIZE) for r in (fs.GREETING, fs.EHLO_AUTH))

@@ -1,4 +1,6 @@
 # Host tests of the SMTP session against the mocked socket layer: exact bytes on the wire.
+import base64
+
 import pytest
 from fakeconn import FakeConn, resolved_cfg, send
 
@@ -13,7 +15,7 @@ EHLO_POST = (
     b"250-mail.example.com hello again\r\n250-PIPELINING\r\n250-SIZE 1000000\r\n"
     b"250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n"
 )
-PLAIN = handshake.auth_plain(b"dev@example.com", b"s3cret")
+PLAIN = base64.b64encode(b"\0dev@example.com\0s3cret")  # RFC 4616
 
 
 def session(script, **kw):
@@ -533,3 +535,32 @@ def test_reply_beyond_final_and_group_is_not_in_step():
     assert outs == [("250 q1", [])]
     assert e.value.detail == "reply not asked for, before body"
     assert conn.writes[-1] == b".\r\n" + group(2)
+
+
+def test_the_ops_copies_agree_with_the_session():
+    # The driver ops are private consts (no names on a board's heap): each module that yields
+    # or answers them keeps its own copy, and every copy must be the session's value.
+    import os
+    import re
+
+    from mailer import session
+
+    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware", "mailer")
+    seen = set()
+    for name in ("handshake", "oauth2", "aclient"):  # attach's and https's read sizes are their own
+        path = os.path.join(here, name + ".py")
+        with open(path) as f:
+            for name, value in re.findall(
+                r"^(_READ|_TLS|_TOKEN|_FRESH|_CLOSE|_READ_SIZE) = const\((\d+)\)", f.read(), re.M
+            ):
+                assert getattr(session, name) == int(value), (path, name)
+                seen.add((os.path.basename(path), name))
+    with open(os.path.join(here, "https.py")) as f:
+        assert "_READ = const(%d)" % session._READ in f.read()
+    assert {
+        ("handshake.py", "_TLS"),
+        ("oauth2.py", "_TOKEN"),
+        ("oauth2.py", "_FRESH"),
+        ("aclient.py", "_CLOSE"),
+    } <= seen
+    assert len({session._READ, session._TLS, session._TOKEN, session._FRESH, session._CLOSE}) == 5

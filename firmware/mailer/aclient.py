@@ -4,7 +4,16 @@
 # The SMTP dialogue is written once, as generators (Client.dialogue, Session's steps) that
 # yield I/O requests; arun() answers them on an asyncio connection (mailer.aconn), as
 # Session.run() does on the blocking one. Imported only by a program that uses asyncio.
-from mailer import aconn, client, session
+from mailer import aconn, client
+from mailer.compat import const
+
+# mailer.session's ops (see there) and the size of one read.
+_READ = const(0)
+_TLS = const(1)
+_TOKEN = const(2)
+_FRESH = const(3)
+_CLOSE = const(4)
+_READ_SIZE = const(64)
 
 
 async def arun(s, gen, conn):
@@ -20,15 +29,15 @@ async def arun(s, gen, conn):
             return e.value
         answer = exc = None
         try:
-            if op == session.READ:
-                answer = await conn.read(session.READ_SIZE)
-            elif op == session.TLS:
+            if op == _READ:
+                answer = await conn.read(_READ_SIZE)
+            elif op == _TLS:
                 await conn.starttls(s.reader.pending())
-            elif op == session.CLOSE:
+            elif op == _CLOSE:
                 conn.close()
-            elif op == session.TOKEN or op == session.FRESH:
+            elif op == _TOKEN or op == _FRESH:
                 # A refresh goes over HTTPS on asyncio too (oauth2.TokenSource.atoken).
-                answer = await s.tokens.atoken(op == session.FRESH)
+                answer = await s.tokens.atoken(op == _FRESH)
             else:  # bytes: write them whole
                 await conn.write(op)
         except Exception as e:  # every failure goes back to the dialogue, which makes it a code

@@ -36,46 +36,6 @@ bmp image/bmp
 """)
 
 
-def guess_type(name):
-    dot = name.rfind(".")
-    i = _TYPES.find("\n%s " % name[dot + 1 :].lower()) if dot >= 0 else -1
-    if i < 0:
-        return "application/octet-stream"
-    i = _TYPES.index(" ", i)
-    return _TYPES[i + 1 : _TYPES.index("\n", i)]
-
-
-def b64_size(n):
-    # Length of n octets as base64 in 76-character lines, each ending CRLF (RFC 2045 6.8).
-    full, rest = divmod(n, _B64_IN)
-    return full * 78 + (4 * ((rest + 2) // 3) + 2 if rest else 0)
-
-
-def b64_chunks(pieces, out=None):
-    # pieces: memoryviews whose lengths are multiples of 57 except the last one. Each is
-    # encoded as whole base64 lines. out: the send's output buffer (Attachment.buffers()): a full
-    # chunk is that buffer itself, not a new 624-byte piece each time (near the edge of a
-    # fragmented heap that piece failed first), and it holds until the next one is made (the
-    # session writes each chunk before it takes the next). None: each chunk is a new buffer. The
-    # last, shorter chunk goes a line at a time, as new bytes: after a large file, one copy of it
-    # all (up to 546 bytes) was what failed first near the edge of the heap.
-    for mv in pieces:
-        buf = out if out is not None else bytearray(_OUT)
-        j = 0
-        for i in range(0, len(mv), _B64_IN):
-            line = b2a_base64(mv[i : i + _B64_IN])  # ends with "\n": made "\r\n" in place
-            n = len(line)
-            buf[j : j + n] = line
-            buf[j + n - 1] = 13
-            buf[j + n] = 10
-            j += n + 1
-        if j == _OUT:
-            yield buf
-        else:
-            for k in range(0, j, _LINE):
-                yield bytes(memoryview(buf)[k : min(k + _LINE, j)])
-
-
 class Attachment:
     # A file on flash (path) or bytes in RAM (data); name defaults to the file's name and
     # gives the MIME type unless mime_type says otherwise. A file is read only when sent.
@@ -96,7 +56,15 @@ class Attachment:
         self.name = mime.check("attachment name", name or "")
         if not name or len(name.encode()) > 200:
             raise MailError(_SETTINGS, "attachment name missing or too long")
-        self.mime_type = mime.token("mime_type", mime_type or guess_type(name), b"/+-.")
+        if not mime_type:  # from the name's extension (_TYPES)
+            dot = name.rfind(".")
+            i = _TYPES.find("\n%s " % name[dot + 1 :].lower()) if dot >= 0 else -1
+            if i < 0:
+                mime_type = "application/octet-stream"
+            else:
+                i = _TYPES.index(" ", i)
+                mime_type = _TYPES[i + 1 : _TYPES.index("\n", i)]
+        self.mime_type = mime.token("mime_type", mime_type, b"/+-.")
         self.head = mime.part_head(self.name, self.mime_type)
 
     def size(self):
@@ -112,18 +80,43 @@ class Attachment:
         return st[6]
 
     def encoded_size(self):
-        return b64_size(self.size())
+        # The length of its content as base64 in 76-character lines, each ending CRLF (RFC 2045
+        # 6.8), counted, never encoded.
+        full, rest = divmod(self.size(), _B64_IN)
+        return full * 78 + (4 * ((rest + 2) // 3) + 2 if rest else 0)
 
     def encoded(self, bufs):
         # The base64 body in chunks, read and encoded through bufs (buffers(): a send's, one
         # set for every attachment of its messages, or one message's).
-        return b64_chunks(self.pieces(bufs[0]), bufs[1])
+        pieces, buffer = self.pieces(bufs[0]), bufs[1]
+        # pieces: memoryviews whose lengths are multiples of 57 except the last one. Each is
+        # encoded as whole base64 lines. buffer: the send's output buffer (Attachment.buffers()): a full
+        # chunk is that buffer itself, not a new 624-byte piece each time (near the edge of a
+        # fragmented heap that piece failed first), and it holds until the next one is made (the
+        # session writes each chunk before it takes the next). None: each chunk is a new buffer. The
+        # last, shorter chunk goes a line at a time, as new bytes: after a large file, one copy of it
+        # all (up to 546 bytes) was what failed first near the edge of the heap.
+        for mv in pieces:
+            buf = buffer if buffer is not None else bytearray(_OUT)
+            j = 0
+            for i in range(0, len(mv), _B64_IN):
+                line = b2a_base64(mv[i : i + _B64_IN])  # ends with "\n": made "\r\n" in place
+                n = len(line)
+                buf[j : j + n] = line
+                buf[j + n - 1] = 13
+                buf[j + n] = 10
+                j += n + 1
+            if j == _OUT:
+                yield buf
+            else:
+                for k in range(0, j, _LINE):
+                    yield bytes(memoryview(buf)[k : min(k + _LINE, j)])
 
     @staticmethod
-    def buffers(shared=True):
-        # What encoded() reads and encodes through: the read buffer and, shared (a send's, for
+    def buffers(send=True):
+        # What encoded() reads and encodes through: the read buffer and, for a send (shared by
         # every attachment of its messages in turn), the output buffer.
-        return bytearray(_READ), bytearray(_OUT) if shared else None
+        return bytearray(_READ), bytearray(_OUT) if send else None
 
     def pieces(self, buf):
         # Memoryviews of at most len(buf) octets, each a multiple of 57 but the last, read

@@ -152,20 +152,16 @@ class Client:
             return _failed(messages, outs, err)
 
 
-def _failed(messages, outs, err):
+def _failed(messages, outs, error):
     # One Result per message: those with an outcome (a MailError, or the final reply and the
-    # refused recipients), then err for every one the session did not reach.
+    # refused recipients), then error for every one the session did not reach.
     results = []
     for msg, out in zip(messages, outs):
         if isinstance(out, MailError):
             results.append(Result(msg.message_id, error=out))
         else:
             results.append(Result(msg.message_id, None, *out))
-    return results + [Result(m.message_id, error=err) for m in messages[len(outs) :]]
-
-
-def _closing(e):
-    return (e.reply or "")[:3] == "421"
+    return results + [Result(m.message_id, error=error) for m in messages[len(outs) :]]
 
 
 def _in_step(e):
@@ -173,7 +169,7 @@ def _in_step(e):
     # sent yet), so QUIT ends the session as RFC 5321 4.1.1.10 asks; after a network or TLS
     # failure, or bytes injected before TLS, the connection is only closed.
     if e.reply is not None:
-        return not _closing(e)
+        return e.reply[:3] != "421"  # a 421 closes the channel (RFC 5321 3.8)
     return e.code in (_SETTINGS, _TOO_LARGE, _AUTH, _TLS_REQUIRED, _OAUTH) and "injected" not in e.detail
 
 
@@ -193,7 +189,7 @@ def _envelopes(caps, messages, bufs):
         try:
             msg.check_addresses(offered)
             eightbit = msg.has_8bit and b"8BITMIME" in caps
-            smtputf8 = msg.needs_smtputf8 and offered
+            smtputf8 = bool(msg.utf8) and offered  # a non-ASCII address (RFC 6531)
             size = msg.size(eightbit=eightbit, smtputf8=smtputf8)
             # Message text has CRLF line ends throughout (True): the session stuffs dots only.
             yield (

@@ -22,20 +22,20 @@ _MAX_REPLY = const(4096)
 _CRLF = const(b"\r\n")
 
 
-def _clean(field, value):
+def _clean(key, value):
     # A CR, LF or NUL inside a command argument would let the caller inject commands.
     for bad in (b"\r", b"\n", b"\0"):
         if bad in value:
-            raise MailError(_SETTINGS, field + ": CR/LF/NUL not allowed")
+            raise MailError(_SETTINGS, key + ": CR/LF/NUL not allowed")
     return value
 
 
-def command(verb, arg=None):
-    if arg is None:
+def command(verb, value=None):
+    if value is None:
         return verb + _CRLF
-    if isinstance(arg, str):
-        arg = arg.encode()
-    return verb + b" " + _clean(verb.decode(), arg) + _CRLF
+    if isinstance(value, str):
+        value = value.encode()
+    return verb + b" " + _clean(verb.decode(), value) + _CRLF
 
 
 class Reply:
@@ -64,8 +64,8 @@ def enhanced(text):
     return None
 
 
-def _bad(why):
-    return MailError(_COMM, "bad reply: " + why)
+def _bad(text):
+    return MailError(_COMM, "bad reply: " + text)
 
 
 class ReplyReader:

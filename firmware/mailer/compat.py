@@ -5,8 +5,8 @@ try:
     from micropython import const  # noqa: F401
 except ImportError:  # CPython
 
-    def const(x):  # type: ignore[misc]
-        return x
+    def const(value):  # type: ignore[misc]
+        return value
 
 
 import time
@@ -25,27 +25,21 @@ try:
     ticks_ms = time.ticks_ms
     ticks_diff = time.ticks_diff
     ticks_add = time.ticks_add
-except AttributeError:  # CPython
-    _T0 = time.monotonic()  # type: ignore[attr-defined]
+except AttributeError:  # CPython (written with no names of its own: each would be interned on a board)
+    from operator import add as ticks_add, sub as ticks_diff  # type: ignore[assignment,no-redef]
 
     def ticks_ms():
-        return int((time.monotonic() - _T0) * 1000)
-
-    def ticks_diff(a, b):
-        return a - b
-
-    def ticks_add(a, b):
-        return a + b
+        return int(time.monotonic() * 1000)  # type: ignore[attr-defined]
 
 
-def alnum_or(b, marks):
-    """Whether every byte of b (bytes) is an ASCII letter or digit, or one of marks (bytes).
+def alnum_or(data, extra):
+    """Whether every byte of data (bytes) is an ASCII letter or digit, or one of extra (bytes).
     Tests of text go through its bytes: on MicroPython iterating a str (or indexing one, or
     chr()) interns each character it yields as a qstr, on the heap for good, so a board that
     checked every subject character by character would keep growing its qstr table."""
-    for c in b:
+    for c in data:
         # c & 0xDF folds a-z onto A-Z and takes nothing else there.
-        if not (48 <= c <= 57 or 65 <= c & 0xDF <= 90 or c in marks):
+        if not (48 <= c <= 57 or 65 <= c & 0xDF <= 90 or c in extra):
             return False
     return True
 
@@ -63,8 +57,8 @@ def unload(name):
         delattr(mailer, name)
 
 
-def once(name, fn, *args, **kw):
-    """mailer.<name>'s fn(*args, **kw), the module loaded for the call only (unload after it),
+def once(name, function, *args, **kw):
+    """mailer.<name>'s function(*args, **kw), the module loaded for the call only (unload after it),
     unless another importer had it loaded already: then it stays that one module, not a second
     copy made by the next import."""
     import sys
@@ -73,25 +67,25 @@ def once(name, fn, *args, **kw):
     keep = full in sys.modules
     __import__(full)
     try:
-        return getattr(sys.modules[full], fn)(*args, **kw)
+        return getattr(sys.modules[full], function)(*args, **kw)
     finally:
         if not keep:
             unload(name)
 
 
-def sleep_ms(ms):
+def sleep_ms(n):
     if hasattr(time, "sleep_ms"):
-        time.sleep_ms(ms)
+        time.sleep_ms(n)
     else:
-        time.sleep(ms / 1000)
+        time.sleep(n / 1000)
 
 
 # One overall deadline for a whole operation; every wait asks how long it leaves, so a peer
 # that trickles bytes cannot stretch the operation past it. A plain tick value, not an object
 # of a class: no type, dict and methods on the heap for it.
-def deadline(ms):
-    """The deadline ms milliseconds from now (a ticks_ms value, for left_ms)."""
-    return ticks_add(ticks_ms(), int(ms))
+def deadline(n):
+    """The deadline n milliseconds from now (a ticks_ms value, for left_ms)."""
+    return ticks_add(ticks_ms(), int(n))
 
 
 def left_ms(end):

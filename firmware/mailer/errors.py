@@ -30,16 +30,14 @@ class MailError(Exception):
         self.detail = detail
         self.reply = reply
         if retry is None:
-            retry = code in _RETRY and not (reply and reply[:1] == "5")
+            retry = code in _RETRY and not (reply and reply[:1] > "4")  # not after a 5xx
         self.retry = retry
 
     def line(self):
         # "#839 SMTP authentication failed (535 5.7.8 ...)": what consoles and tools print.
         s = "#%d %s" % (self.code, meaning(self.code))
         extra = self.reply or self.detail
-        if extra:
-            s += " (" + extra + ")"
-        return s
+        return "%s (%s)" % (s, extra) if extra else s
 
     def __str__(self):
         return self.line()

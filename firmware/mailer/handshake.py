@@ -9,12 +9,14 @@ import hashlib
 from mailer.codec import command
 from mailer.errors import MailError
 from mailer.compat import const
-from mailer.session import TLS, _refused
+from mailer.session import _refused
 
 # Device error codes (mailer.codes; README, "Device error codes").
 _COMM = const(801)  # error communicating with the SMTP server
 _AUTH = const(839)  # SMTP authentication failed
 _TLS_REQUIRED = const(862)  # encryption required but not available
+
+_TLS = const(1)  # mailer.session's op: upgrade the connection
 
 # Strongest first: a short-lived bearer token (RFC 7628 OAUTHBEARER, then XOAUTH2, which
 # settings allow only with an smtp.oauth2 group) before any password; then CRAM-MD5, which never
@@ -39,11 +41,11 @@ def parse_ehlo(reply):
     return caps
 
 
-def choose_mechanism(offered, allowed):
-    # offered: the EHLO AUTH parameter; allowed: mechanism names the settings permit.
+def choose_mechanism(offered, mechanisms):
+    # offered: the EHLO AUTH parameter; mechanisms: the names the settings permit.
     names = offered.upper().split()
     for mech in _STRENGTH:
-        if mech in names and mech.decode() in allowed:
+        if mech in names and mech.decode() in mechanisms:
             return mech
     return None
 
@@ -59,37 +61,27 @@ def unb64(data):
         raise MailError(_COMM, "challenge is not base64") from None
 
 
-def auth_plain(user, password):
-    # RFC 4616: authzid NUL authcid NUL passwd, sent as the initial response (RFC 4954 4).
-    return b64(b"\0" + user + b"\0" + password)
-
-
-def hmac_md5(key, msg):
+def hmac_md5(key, data):
     # RFC 2104; MicroPython has no hmac module.
     if len(key) > 64:
         key = hashlib.md5(key).digest()
     key = key + b"\0" * (64 - len(key))
-    inner = hashlib.md5(bytes(k ^ 0x36 for k in key) + msg).digest()
+    inner = hashlib.md5(bytes(k ^ 0x36 for k in key) + data).digest()
     return hashlib.md5(bytes(k ^ 0x5C for k in key) + inner).digest()
 
 
-def cram_md5(user, password, challenge_b64):
+def cram_md5(user, password, challenge):
     # RFC 2195: "user hex(hmac_md5(password, challenge))", base64-encoded.
-    digest = binascii.hexlify(hmac_md5(password, unb64(challenge_b64)))
+    digest = binascii.hexlify(hmac_md5(password, unb64(challenge)))
     return b64(user + b" " + digest)
 
 
 def open(s):
-    """greet, ehlo, starttls and login, as the TLS mode and credentials say."""
-    yield from greet(s)
+    """The greeting, ehlo, starttls and login, as the TLS mode and credentials say."""
+    yield from s._expect((220,), "greeting")  # RFC 5321 4.3.1
     yield from ehlo(s)
     yield from starttls(s)
     yield from login(s)
-
-
-def greet(s):
-    """The server's 220 greeting (RFC 5321 4.3.1)."""
-    return (yield from s._expect((220,), "greeting"))
 
 
 def ehlo(s):
@@ -129,7 +121,7 @@ def starttls(s):
     # RFC 3207 4.2: forget everything learned before TLS and ask again. Forgotten before the
     # handshake, not after: the TLS socket is made in the room it leaves.
     s.caps = {}
-    yield TLS
+    yield _TLS
     yield from ehlo(s)
     return r
 
@@ -149,8 +141,9 @@ def login(s):
 
         return (yield from oauth2.login(s, mech))
     if mech == b"PLAIN":
-        # RFC 4954 4: the initial response saves a round trip.
-        yield s._cmd(b"AUTH PLAIN " + auth_plain(s.user, s.password) + b"\r\n", "AUTH PLAIN ***")
+        # RFC 4954 4: the initial response saves a round trip. RFC 4616: authzid NUL authcid
+        # NUL passwd.
+        yield s._cmd(b"AUTH PLAIN " + b64(b"\0" + s.user + b"\0" + s.password) + b"\r\n", "AUTH PLAIN ***")
     elif mech == b"LOGIN":
         yield s._cmd(b"AUTH LOGIN " + b64(s.user) + b"\r\n", "AUTH LOGIN ***")
         yield from _challenge(s)

@@ -6,7 +6,6 @@
 # connection, apost() on an asyncio one (mailer.aclient.arun). Used by mailer.oauth2 only.
 from mailer.compat import const, deadline
 from mailer.errors import MailError
-from mailer.session import READ
 
 # Device error codes (mailer.codes; README, "Device error codes").
 _COMM = const(801)  # error communicating with the SMTP server
@@ -20,7 +19,8 @@ _OAUTH = const(866)  # OAuth token refused (the refresh grant)
 # The whole HTTP response held in RAM: status line, headers and the JSON (a Microsoft access
 # token is a JWT of 1.5-3 KB, and a rotated refresh token comes with it).
 MAX_RESPONSE = const(8192)
-_READ = const(512)
+_READ_SIZE = const(512)
+_READ = const(0)  # mailer.session's op: send back what was read
 
 
 def _quote(v):
@@ -118,7 +118,7 @@ def exchange(host, port, path, body):
     ).encode() + body
     buf = b""
     while not complete(buf):
-        data = yield READ
+        data = yield _READ
         if not data:
             break
         buf += data
@@ -148,7 +148,7 @@ def post(host, port, path, body, timeout_ms, deadline_ms, tls_cfg):
                 op = step.send(answer)
             except StopIteration as e:
                 return e.value
-            answer = conn.read(_READ) if op == READ else conn.write(op)
+            answer = conn.read(_READ_SIZE) if op == _READ else conn.write(op)
     except MailError as e:
         raise _endpoint(e, host) from None
     finally:

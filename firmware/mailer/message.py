@@ -28,7 +28,6 @@ class Message:
             mime.build(self, sender, to, subject, body, cc, bcc, attachments, date, message_id, boundary)
         finally:
             unload("mime")
-        self.needs_smtputf8 = bool(self.utf8)
         # The envelope addresses still to be sent to (bytes), None for all: after a partial
         # delivery the outbox sets the deferred ones (RFC 5321 3.3: only they are retried).
         self.due = None
@@ -43,9 +42,9 @@ class Message:
                 out.append(a.encode())
         return out
 
-    def check_addresses(self, smtputf8_offered):
+    def check_addresses(self, smtputf8):
         # RFC 6531: a non-ASCII address can only go to a server that offers SMTPUTF8.
-        if self.utf8 and not smtputf8_offered:
+        if self.utf8 and not smtputf8:
             from mailer.errors import MailError
 
             raise MailError(_SETTINGS, "address not ASCII: " + self.utf8[0])
@@ -120,13 +119,13 @@ class Message:
                 yield from a.encoded(bufs)
         yield delim + b"--\r\n"
 
-    def _body_lines(self, cte):
+    def _body_lines(self, mode):
         body, pos = self.body, 0
         while pos < len(body):
             end = body.find(b"\n", pos)
             line = body[pos:end]
             pos = end + 1
-            yield qp_line(line) if cte == b"quoted-printable" else line + b"\r\n"
+            yield qp_line(line) if mode == b"quoted-printable" else line + b"\r\n"
 
 
 def qp_line(line):

@@ -30,11 +30,12 @@ _ATEXT = const(b"!#$%&'*+-/=?^_`{|}~ ")
 # RFC 5321 4.5.3.1.6: at most 998 octets per line before CRLF.
 _MAX_LINE = const(998)
 # Recipients per message: RFC 5321 4.5.3.1.8 has servers take at least 100 in one transaction.
-MAX_RCPT = const(100)
+_MAX_RCPT = const(100)  # schema.py keeps the same bound
 
 
-def date(t):
+def date(value):
     # RFC 5322 3.3, always in UTC: "Sun, 29 Nov 2026 10:00:00 +0000". t: (y, m, d, H, M, S).
+    t = value
     y, m, d = t[0], t[1], t[2]
     # Sakamoto's weekday (0 = Sunday), so a stored date needs no weekday of its own.
     yy = y - (m < 3)
@@ -45,22 +46,22 @@ def date(t):
     ).encode()
 
 
-def _plain(text, display_name):
+def _plain(text, name):
     # Printable ASCII (only atext in a display name), words short enough to fold between, and
     # nothing a decoder would take for an encoded-word ("=?"), goes as it is.
     b = text.encode()
-    if display_name and not alnum_or(b, _ATEXT) or not _printable(b):
+    if name and not alnum_or(b, _ATEXT) or not _printable(b):
         return False
     # Leading, trailing or doubled spaces would be lost in unfolding: those go encoded too.
     words = text.split(" ")
     return "=?" not in text and "" not in words and max(len(w) for w in words) <= 70
 
 
-def phrase(text, display_name=False):
+def phrase(text, name=False):
     # Tokens (no spaces inside) for fold(): the words of text, or RFC 2047 B encoded-words
     # that never split a UTF-8 character (RFC 2047 5 (3)). Whitespace between adjacent
     # encoded-words is dropped by decoders (RFC 2047 6.2), so the words can be folded apart.
-    if _plain(text, display_name):
+    if _plain(text, name):
         return [w.encode() for w in text.split(" ")]
     b = text.encode()
     out = []
@@ -100,33 +101,33 @@ def _printable(b):
     return True
 
 
-def check(field, value):
+def check(key, value):
     # A CR, LF or NUL in a header value would let the caller add headers (header injection)
     # or, in an address, SMTP commands. The one check of text given to the firmware (messages
     # and settings, through mailer.schema); codec.command guards the wire again, in bytes.
     if not isinstance(value, str):
-        raise MailError(_SETTINGS, field + ": not a string")
+        raise MailError(_SETTINGS, key + ": not a string")
     if "\r" in value or "\n" in value or "\0" in value:
-        raise MailError(_SETTINGS, field + ": CR/LF/NUL not allowed")
+        raise MailError(_SETTINGS, key + ": CR/LF/NUL not allowed")
     return value
 
 
-def token(field, value, extra):
+def token(key, value, extra):
     # Message-ID, boundary, domain and MIME type: ASCII letters, digits and a few marks only.
-    check(field, value)
+    check(key, value)
     if not value or len(value) > 250 or not alnum_or(value.encode(), extra):
-        raise MailError(_SETTINGS, "%s: not valid: %s" % (field, value))
+        raise MailError(_SETTINGS, "%s: not valid: %s" % (key, value))
     return value
 
 
-def mailbox(field, text):
+def mailbox(key, text):
     # "Name <local@domain>", '"Doe, Jane" <local@domain>' or "local@domain" -> (display name,
     # address). One reading only: what a parser could read two ways (an "@", "<" or "(" in an
     # unquoted name, comments, groups: the CVE-2023-27043 class) is refused, and so are quoted
     # local parts and every control character (RFC 5322 3.2.3 specials, 3.4 addresses).
-    s = check(field, text).strip()
+    s = check(key, text).strip()
     if any(c < 32 or c == 127 for c in text.encode()):
-        raise MailError(_SETTINGS, field + ": control character in address")
+        raise MailError(_SETTINGS, key + ": control character in address")
     name = ""
     bad = False
     if s.endswith(">") and s[:1] == '"':
@@ -144,22 +145,22 @@ def mailbox(field, text):
     local, _, domain = s.rpartition("@")
     bad = bad or not local or not domain or len(s.encode()) > 254 or "@" in local or ".." in domain
     if bad or domain[:1] == "." or domain[-1:] == "." or any(c in b' \t<>()[],;:"\\' for c in s.encode()):
-        raise MailError(_SETTINGS, "%s: not an address: %s" % (field, text))
+        raise MailError(_SETTINGS, "%s: not an address: %s" % (key, text))
     if len(name.encode()) > 200:
-        raise MailError(_SETTINGS, field + ": display name too long")
+        raise MailError(_SETTINGS, key + ": display name too long")
     return name, s
 
 
-def _list(field, value):
+def _list(key, value):
     # A tuple, not a list: an empty one is a constant (a board's message with no Cc or Bcc
     # then keeps no empty lists on the heap) and a full one has no spare slots.
-    return tuple(mailbox(field, a) for a in ([value] if isinstance(value, str) else value or ()))
+    return tuple(mailbox(key, a) for a in ([value] if isinstance(value, str) else value or ()))
 
 
-def _mailboxes(boxes):
+def _mailboxes(items):
     # An address list (RFC 5322 3.4) as fold() tokens: "name <addr>," per mailbox.
     out = []
-    for name, addr in boxes:
+    for name, addr in items:
         if name:
             out += phrase(name, True)
             out.append(b"<" + addr.encode() + b">")
@@ -201,57 +202,63 @@ def _date(date):
     raise MailError(_SETTINGS, "date: not a time tuple: %r" % (date,))
 
 
-def build(m, sender, to, subject, body, cc, bcc, attachments, when, message_id, boundary):
-    # Message()'s arguments checked and set on m (see mailer.message.Message).
-    m.given = (sender, to, cc, bcc)  # as given: the outbox stores these
+def build(self, sender, to, subject, body, cc, bcc, attachments, when, message_id, boundary):
+    # Message()'s arguments checked and set on self, the Message (see mailer.message.Message).
+    self.given = (sender, to, cc, bcc)  # as given: the outbox stores these
     # Counted before parsing: a list of a million addresses is #861, not a MemoryError.
-    if sum(1 if isinstance(v, str) else len(v or ()) for v in (to, cc, bcc)) > MAX_RCPT:
-        raise MailError(_SETTINGS, "too many recipients (at most %d)" % MAX_RCPT)
-    m.sender = mailbox("from", sender)
-    m.to, m.cc, m.bcc = _list("to", to), _list("cc", cc), _list("bcc", bcc)
-    if not m.to + m.cc + m.bcc:
+    if sum(1 if isinstance(v, str) else len(v or ()) for v in (to, cc, bcc)) > _MAX_RCPT:
+        raise MailError(_SETTINGS, "too many recipients (at most %d)" % _MAX_RCPT)
+    self.sender = mailbox("from", sender)
+    self.to, self.cc, self.bcc = _list("to", to), _list("cc", cc), _list("bcc", bcc)
+    if not self.to + self.cc + self.bcc:
         raise MailError(_SETTINGS, "no recipients")
-    m.subject = check("subject", subject)
-    m.body = _body(body)
-    m.attachments = tuple(attachments)
-    if m.attachments:
+    self.subject = check("subject", subject)
+    self.body = _body(body)
+    self.attachments = tuple(attachments)
+    if self.attachments:
         from mailer.attach import Attachment  # loaded only for a message that has some
 
-        for a in m.attachments:
+        for a in self.attachments:
             if not isinstance(a, Attachment):
                 raise MailError(_SETTINGS, "attachments: not an Attachment")
-    m.date = _date(when)
+    self.date = _date(when)
     if message_id is None:
         # RFC 5322 3.6.4: unique left of the "@" (time and 64 random bits), the sender's
         # domain right of it.
-        message_id = "<%x.%s@%s>" % (int(time.time()), hexlify(os.urandom(8)).decode(), m.sender[1].rpartition("@")[2])
-    m.message_id = token("message_id", message_id, b"<>@.-_$+=")
+        message_id = "<%x.%s@%s>" % (
+            int(time.time()),
+            hexlify(os.urandom(8)).decode(),
+            self.sender[1].rpartition("@")[2],
+        )
+    self.message_id = token("message_id", message_id, b"<>@.-_$+=")
     if message_id[:1] != "<" or message_id[-1:] != ">" or "@" not in message_id:
         raise MailError(_SETTINGS, "message_id: not <id@domain>: " + message_id)
     # "=_" cannot occur in base64 or quoted-printable text, and 128 random bits make it
     # as good as impossible in a 7bit/8bit body (RFC 2046 5.1.1).
-    m.boundary = token("boundary", boundary or "=_" + hexlify(os.urandom(16)).decode(), b"=_.-")
-    m.envelope_from = m.sender[1].encode()
-    m.utf8 = tuple(a for _, a in (m.sender,) + m.to + m.cc + m.bcc if len(a.encode()) != len(a))
+    self.boundary = token("boundary", boundary or "=_" + hexlify(os.urandom(16)).decode(), b"=_.-")
+    self.envelope_from = self.sender[1].encode()
+    self.utf8 = tuple(a for _, a in (self.sender,) + self.to + self.cc + self.bcc if len(a.encode()) != len(a))
     # 7bit/8bit only with lines of at most 998 octets and no NUL (RFC 2045 2.7, 2.8).
-    body = m.body
+    body = self.body
     ok = b"\0" not in body
     pos = 0
     while ok and pos < len(body):
         end = body.find(b"\n", pos)
         ok = end - pos <= _MAX_LINE
         pos = end + 1
-    m.has_8bit = ok and bool(body) and max(body) > 127
-    m.raw = ok
-    head = [fold(b"From", _mailboxes([m.sender]))]
-    if m.to:
-        head.append(fold(b"To", _mailboxes(m.to)))
-    if m.cc:
-        head.append(fold(b"Cc", _mailboxes(m.cc)))
-    if m.subject:
-        head.append(fold(b"Subject", phrase(m.subject)))
-    head.append(b"Date: " + date(m.date) + b"\r\nMessage-ID: " + m.message_id.encode() + b"\r\nMIME-Version: 1.0\r\n")
-    m.head = b"".join(head)
+    self.has_8bit = ok and bool(body) and max(body) > 127
+    self.raw = ok
+    head = [fold(b"From", _mailboxes([self.sender]))]
+    if self.to:
+        head.append(fold(b"To", _mailboxes(self.to)))
+    if self.cc:
+        head.append(fold(b"Cc", _mailboxes(self.cc)))
+    if self.subject:
+        head.append(fold(b"Subject", phrase(self.subject)))
+    head.append(
+        b"Date: " + date(self.date) + b"\r\nMessage-ID: " + self.message_id.encode() + b"\r\nMIME-Version: 1.0\r\n"
+    )
+    self.head = b"".join(head)
 
 
 def part_head(name, mime_type):

@@ -15,6 +15,10 @@ _COMM = const(801)  # error communicating with the SMTP server
 _AUTH = const(839)  # SMTP authentication failed
 _OAUTH = const(866)  # OAuth token refused (the refresh grant)
 
+# mailer.session's ops: send back an access token, the cached one / a newly refreshed one.
+_TOKEN = const(2)
+_FRESH = const(3)
+
 # Refresh this long before the provider's expires_in (the clock of a board drifts, and a token
 # must not expire between the check and the AUTH line); at most half the lifetime.
 _MARGIN_MS = const(60000)
@@ -48,10 +52,8 @@ def login(s, mech):
     AUTH mech with the initial response in one round trip; a refused token (a 334 failure
     challenge, answered, then a 5xx; or a 5xx at once) is refreshed once and tried again;
     refused again: #839 with the server's reply and the challenge's status."""
-    from mailer.session import FRESH, TOKEN
-
     host, port = s.tokens.server
-    op, status = TOKEN, None
+    op, status = _TOKEN, None
     while True:
         line = b"AUTH " + mech + b" " + initial(mech, s.user, (yield op), host, port) + b"\r\n"
         yield s._cmd(line, "AUTH %s ***" % mech.decode())
@@ -63,9 +65,9 @@ def login(s, mech):
             status = failure(r.lines[0] if r.lines else b"")
             yield s._cmd(ABORT[mech])
             r = yield from s._reply()
-        if not 500 <= r.code < 600 or op == FRESH:
+        if not 500 <= r.code < 600 or op == _FRESH:
             break
-        op = FRESH
+        op = _FRESH
     if 500 <= r.code < 600:
         raise MailError(
             _AUTH, "token refused", reply=r.line() + (" (status %s)" % status if status else ""), retry=False

@@ -120,7 +120,7 @@ def look(c, out):
             _tls(conn, out)
         s = Session(conn, c.ehlo_name, "opportunistic" if c.tls != "off" else "off")
         stage = "greeting"
-        out(stage, s.run(handshake.greet(s)).line())
+        out(stage, s.run(s._expect((220,), "greeting")).line())
         stage = "ehlo"
         out(stage, _caps(s.run(handshake.ehlo(s))))
         if not conn.tls and c.tls != "off" and b"STARTTLS" in s.caps:

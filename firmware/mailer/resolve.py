@@ -21,37 +21,39 @@ def _tls_args(smtp, verify):
     return (verify, smtp["ca_file"] if verify == "ca" else None, smtp["pin_sha256"])
 
 
-def client(c, cfg):
-    """Set Client c's fields from the settings dict cfg."""
+def client(client, cfg):
+    """Set the fields of client (a Client) from the settings dict cfg."""
     smtp = cfg["smtp"]
-    c.host = smtp["host"]
-    c.port = smtp["port"]
-    c.tls = smtp["tls"]
-    c.timeout_ms = smtp["timeout_s"] * 1000
+    client.host = smtp["host"]
+    client.port = smtp["port"]
+    client.tls = smtp["tls"]
+    client.timeout_ms = smtp["timeout_s"] * 1000
     # smtp.deadline_s, or three read time-outs: the whole send, POP before SMTP included.
-    c.deadline_ms = (smtp["deadline_s"] or 3 * smtp["timeout_s"]) * 1000
-    verify = "off" if c.tls == "off" else smtp["verify"]
-    c.tls_args = _tls_args(smtp, verify)
+    client.deadline_ms = (smtp["deadline_s"] or 3 * smtp["timeout_s"]) * 1000
+    verify = "off" if client.tls == "off" else smtp["verify"]
+    client.tls_args = _tls_args(smtp, verify)
     # XOAUTH2/OAUTHBEARER: (smtp.oauth2, the token endpoint's TlsConfig arguments). Its
     # certificate is checked as smtp.verify says (even with smtp.tls off: the refresh token
     # goes there), or against smtp.oauth2.ca_file when set.
-    c.oauth = None
+    client.oauth = None
     if "XOAUTH2" in smtp["mechanisms"] or "OAUTHBEARER" in smtp["mechanisms"]:
         g = smtp["oauth2"]
         if g["ca_file"]:
             args = ("ca", g["ca_file"], None, "smtp.oauth2.ca_file")
         elif verify == smtp["verify"]:
-            args = c.tls_args
+            args = client.tls_args
         else:
             args = _tls_args(smtp, smtp["verify"])
-        c.oauth = (g, args)
+        client.oauth = (g, args)
     auth = smtp["auth"]
     inc = cfg["incoming"]
-    c.user, c.password = _account(inc if auth == "same_as_incoming" else smtp if auth == "log_on_using" else None)
-    c.mechanisms = smtp["mechanisms"]
-    c.allow_plain = smtp["allow_plain_password"]
-    c.ehlo_name = (smtp["ehlo_name"] or _EHLO_NAME).encode()
+    client.user, client.password = _account(
+        inc if auth == "same_as_incoming" else smtp if auth == "log_on_using" else None
+    )
+    client.mechanisms = smtp["mechanisms"]
+    client.allow_plain = smtp["allow_plain_password"]
+    client.ehlo_name = (smtp["ehlo_name"] or _EHLO_NAME).encode()
     # The seed's POP before SMTP: a POP3 login first opens the SMTP server to this address.
-    c.pop = None
+    client.pop = None
     if auth == "pop_before_smtp":
-        c.pop = (inc["host"], inc["port"], inc["tls"]) + _account(inc)
+        client.pop = (inc["host"], inc["port"], inc["tls"]) + _account(inc)

@@ -4,10 +4,13 @@
 # mailer.settings). Every problem names its key; the caller turns the first into #861.
 import json
 
-from mailer.compat import alnum_or
+from mailer.compat import alnum_or, const
 from mailer.errors import MailError
-from mailer.mime import MAX_RCPT, check, mailbox
+from mailer.mime import check, mailbox
 from mailer.settings import STAMP, VERSION
+
+# Recipients per message, as mailer.mime bounds them (RFC 5321 4.5.3.1.8).
+_MAX_RCPT = const(100)
 
 DEFAULTS = {
     "version": VERSION,
@@ -278,8 +281,8 @@ def build(raw):
                     'smtp.%s: set, but smtp.auth is "%s": set "auth": "log_on_using" to log in '
                     "with it" % (k, smtp["auth"])
                 )
-    if len(out["mail"]["to"]) > MAX_RCPT:
-        bad.append("mail.to: too many recipients (at most %d)" % MAX_RCPT)
+    if len(out["mail"]["to"]) > _MAX_RCPT:
+        bad.append("mail.to: too many recipients (at most %d)" % _MAX_RCPT)
     if out["outbox"]["retry_max_s"] < out["outbox"]["retry_base_s"]:
         bad.append("outbox.retry_max_s: must not be less than outbox.retry_base_s")
     return out, bad

@@ -14,16 +14,18 @@ from mailer.errors import MailError
 # Device error codes (mailer.codes; README, "Device error codes").
 _COMM = const(801)  # error communicating with the SMTP server
 
-# What a step asks of its driver (bytes: write them whole).
-READ = const(0)  # send back up to READ_SIZE bytes read, b"" when the server closed
-TLS = const(1)  # upgrade the connection: conn.starttls(session.reader.pending())
-TOKEN = const(2)  # send back an OAuth access token, the cached one while it is valid
-FRESH = const(3)  # send back a newly refreshed one: the last was refused
-CLOSE = const(4)  # close the connection
+# What a step asks of its driver (bytes: write them whole). Private consts (no names on a board's
+# heap): mailer.handshake, oauth2, https and aclient keep their own copies of the ones they use,
+# and host_tests/test_session.py checks that they agree.
+_READ = const(0)  # send back up to _READ_SIZE bytes read, b"" when the server closed
+_TLS = const(1)  # upgrade the connection: conn.starttls(session.reader.pending())
+_TOKEN = const(2)  # send back an OAuth access token, the cached one while it is valid
+_FRESH = const(3)  # send back a newly refreshed one: the last was refused
+_CLOSE = const(4)  # close the connection
 # Each read allocates this much in one piece, and near the edge of the heap that piece is what
 # fails first: 64 bytes (a longer reply takes more reads of what has already arrived, no round
 # trip) needs 0.75 KiB less heap for one message than 128, and 128 1 KiB less than 256 (32-bit).
-READ_SIZE = const(64)
+_READ_SIZE = const(64)
 
 
 def _refused(stage, reply):
@@ -75,14 +77,14 @@ class Session:
                 return e.value
             answer = failure = None
             try:
-                if op == READ:
-                    answer = conn.read(READ_SIZE)
-                elif op == TLS:
+                if op == _READ:
+                    answer = conn.read(_READ_SIZE)
+                elif op == _TLS:
                     conn.starttls(self.reader.pending())
-                elif op == CLOSE:
+                elif op == _CLOSE:
                     conn.close()
-                elif op == TOKEN or op == FRESH:
-                    answer = self.tokens.token(op == FRESH)
+                elif op == _TOKEN or op == _FRESH:
+                    answer = self.tokens.token(op == _FRESH)
                 else:
                     conn.write(op)
             except Exception as e:  # handed to the step, which may turn it into a result
@@ -91,7 +93,7 @@ class Session:
     def _reply(self):
         r = self.reader.pop()
         while r is None:
-            data = yield READ
+            data = yield _READ
             if not data:
                 raise MailError(_COMM, "connection closed by server during " + self.stage)
             self.reader.feed(data)
@@ -99,7 +101,7 @@ class Session:
         if self.log:  # every line, as the server sent it (VERBOSE=1)
             last = len(r.lines) - 1
             for i, text in enumerate(r.lines):
-                self.log("S: %d%s%s" % (r.code, "-" if i < last else " ", text.decode()))
+                self.log("S: %d%c%s" % (r.code, 45 if i < last else 32, text.decode()))  # "-" or " "
         if r.code == 421:
             # RFC 5321 3.8: the server is closing the channel, whatever was asked. Stop here
             # with its reply (a pipelined group would otherwise end in a bare EOF, and an
@@ -115,11 +117,11 @@ class Session:
         if self.reader.pending():
             raise MailError(_COMM, "reply not asked for, before " + self.stage)
 
-    def _cmd(self, data, shown=None):
+    def _cmd(self, data, text=None):
         # data, to be yielded for writing, once it is known to be in step (and logged).
         self._in_step()
         if self.log:
-            self.log("C: " + (shown or data.decode().rstrip()))
+            self.log("C: " + (text or data.decode().rstrip()))
         return data
 
     def _expect(self, ok, stage):
@@ -139,8 +141,8 @@ class Session:
         yield from handshake.open(self)
         unload("handshake")
 
-    def send_many(self, envelopes, outs):
-        """Messages given as (sender, recipients, chunks, size, eightbit, smtputf8, crlf), or
+    def send_many(self, items, outs):
+        """items: messages given as (sender, recipients, chunks, size, eightbit, smtputf8, crlf), or
         as the MailError of one that cannot be sent (crlf: the chunks have CRLF line ends only,
         see codec.DataEncoder). Appends one result per message to outs, in order: (final reply
         line, [(recipient, refusal line)]), or the MailError that refused it. Raises MailError
@@ -154,7 +156,7 @@ class Session:
 
         # Its step itself, not one wrapped in another (which would be one more generator on the
         # heap all through the transactions): the module unloads itself when the step ends.
-        return transfer.send_many(self, envelopes, outs)
+        return transfer.send_many(self, items, outs)
 
     def quit(self, polite=True):
         """QUIT (RFC 5321 4.1.1.10) and close, without waiting for the 221: whatever the server
@@ -164,4 +166,4 @@ class Session:
                 yield b"QUIT\r\n"
             except MailError:
                 pass  # the server may have gone already; nothing is lost
-        yield CLOSE
+        yield _CLOSE

@@ -13,8 +13,8 @@ _SETTINGS = const(861)  # settings invalid / bad input
 _TOO_LARGE = const(864)  # message too large
 
 
-def send_many(s, envelopes, outs):
-    """Session s's send_many(envelopes, outs) (see there)."""
+def send_many(s, items, outs):
+    """Session s's send_many(items, outs) (see there): items are the envelopes."""
     # RFC 2920 3.1: message content may start a pipelined group. With PIPELINING a body's
     # end of data goes out in one write with the next message's MAIL, RCPT and DATA; the replies
     # come back in order (its final reply, then the group's): one round trip per message.
@@ -23,7 +23,7 @@ def send_many(s, envelopes, outs):
     pipe = b"PIPELINING" in s.caps
     end = None  # (end of data not yet written, refused) of the message awaiting its final reply
     try:
-        for env in envelopes:
+        for env in items:
             try:
                 cmds = _envelope(s, env)
             except MailError as e:

@@ -29,17 +29,17 @@ class TlsConfig:
         self.pin = pin.replace(":", "").lower() if pin else None
 
 
-def _error(exc, what):
+def _error(e, what):
     from mailer import classify  # only on a failure: not on the heap of a good send
 
-    return classify.tls_error(exc) if what == "tls" else classify.network_error(exc, what)
+    return classify.tls_error(e) if what == "tls" else classify.network_error(e, what)
 
 
-def check_unread(unread):
-    # unread: bytes the protocol's reader holds past the server's go-ahead (STARTTLS 220,
+def check_unread(n):
+    # n: bytes the protocol's reader holds past the server's go-ahead (STARTTLS 220,
     # STLS +OK). Sent in clear before the handshake, they would be read as if they came
     # over TLS (response injection, CVE-2021-22947 class; RFC 3207 5): stop.
-    if unread:
+    if n:
         raise MailError(_TLS_REQUIRED, "data injected before TLS handshake", retry=False)
 
 
@@ -69,10 +69,10 @@ class Conn:
             self.raw.settimeout(t / 1000)
         return t
 
-    def _ready(self, ev):
+    def _ready(self, mode):
         # A TLS socket without recv() is non-blocking (see _wrap): wait until it is ready.
         p = select.poll()
-        p.register(self.sock, ev)
+        p.register(self.sock, mode)
         if not p.poll(self._arm()):
             raise OSError(_ETIMEDOUT, "timed out")
 
@@ -113,9 +113,10 @@ class Conn:
         except OSError as e:
             raise _error(e, "first" if self.fresh else "write") from None
 
-    def keep_leaf(self, cert, depth):
-        # Mbed TLS walks the chain from the top: depth 0, last, is the server's own.
-        if depth == 0:
+    def keep_leaf(self, cert, n):
+        # Mbed TLS walks the chain from the top (n: the certificate's depth): 0, last, is the
+        # server's own.
+        if n == 0:
             self.leaf = bytes(cert)
         return 0  # the pin, not the chain, decides
 
