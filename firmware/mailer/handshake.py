@@ -7,8 +7,8 @@ import binascii
 import hashlib
 
 from mailer.codec import command
-from mailer.errors import MailError
 from mailer.compat import const
+from mailer.errors import MailError
 from mailer.session import _refused
 
 # Device error codes (mailer.codes; README, "Device error codes").

@@ -34,15 +34,14 @@ _MAX_RCPT = const(100)  # schema.py keeps the same bound
 
 
 def date(value):
-    # RFC 5322 3.3, always in UTC: "Sun, 29 Nov 2026 10:00:00 +0000". t: (y, m, d, H, M, S).
-    t = value
-    y, m, d = t[0], t[1], t[2]
+    # RFC 5322 3.3, always in UTC: "Sun, 29 Nov 2026 10:00:00 +0000". value: (y, m, d, H, M, S).
+    y, m, d = value[0], value[1], value[2]
     # Sakamoto's weekday (0 = Sunday), so a stored date needs no weekday of its own.
     yy = y - (m < 3)
     wd = (yy + yy // 4 - yy // 100 + yy // 400 + b"\0\3\2\5\0\3\5\1\4\6\2\4"[m - 1] + d) % 7
     return (
         "%s, %02d %s %04d %02d:%02d:%02d +0000"
-        % (_DAYS[3 * wd : 3 * wd + 3], d, _MONTHS[3 * m - 3 : 3 * m], y, t[3], t[4], t[5])
+        % (_DAYS[3 * wd : 3 * wd + 3], d, _MONTHS[3 * m - 3 : 3 * m], y, value[3], value[4], value[5])
     ).encode()
 
 

@@ -65,9 +65,10 @@ def load(path="settings.json", backup=None, stamp=False):
     other is checked (MailError #861 naming the first problem) and, with stamp=True (a board
     at boot), saved stamped so the next load is the cheap one."""
     try:
-        if os.stat(path)[6] <= _MAX:
+        size = os.stat(path)[6]
+        if size <= _MAX:
             with open(path, "rb") as f:
-                data = f.read(os.stat(path)[6])  # in one piece, not a buffer grown as it fills
+                data = f.read(size)  # in one piece, not a buffer grown as it fills
             if stamped(data):
                 raw = json.loads(data)
                 if raw.get("version") == VERSION:
