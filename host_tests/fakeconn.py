@@ -57,7 +57,7 @@ class FakeConn(Conn):
 def send(s, sender, recipients, chunks, size=None, eightbit=False, smtputf8=False):
     # One message through Session.send_many: its result, or the MailError that refused it.
     outs = []
-    s.run(s.send_many([(sender, recipients, chunks, size, eightbit, smtputf8, False)], outs))
+    s.run(s.send_many([(sender, recipients, chunks, size, eightbit, smtputf8)], outs))
     if isinstance(outs[0], MailError):
         raise outs[0]
     return outs[0]

@@ -174,10 +174,12 @@ def test_dot_lines_at_chunk_boundaries_stay_intact():
     chunks = list(msg.chunks())
     for start in (b".\r\n", b"..\r\n", b".x\r\n"):
         assert any(c.startswith(start) for c in chunks[1:]), start
-    enc = codec.DataEncoder()
-    stuffed = b"".join(enc.encode(c) for c in chunks) + enc.finish()
+    out, bol = [], True
+    for c in chunks:  # as mailer.transfer stuffs them
+        out.append(codec.stuffed(c, bol))
+        bol = c[-1] == 10
     data = b"".join(chunks)
-    assert stuffed == data.replace(b"\r\n.", b"\r\n..") + b".\r\n"
+    assert b"".join(out) == data.replace(b"\r\n.", b"\r\n..") and bol
     assert content(next(parse(data).iter_parts())) == body
 
 

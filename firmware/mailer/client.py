@@ -191,16 +191,7 @@ def _envelopes(caps, messages, bufs):
             eightbit = msg.has_8bit and b"8BITMIME" in caps
             smtputf8 = bool(msg.utf8) and offered  # a non-ASCII address (RFC 6531)
             size = msg.size(eightbit=eightbit, smtputf8=smtputf8)
-            # Message text has CRLF line ends throughout (True): the session stuffs dots only.
-            yield (
-                msg.envelope_from,
-                msg.recipients(),
-                msg.chunks(eightbit, smtputf8, bufs),
-                size,
-                eightbit,
-                smtputf8,
-                True,
-            )
+            yield msg.envelope_from, msg.recipients(), msg.chunks(eightbit, smtputf8, bufs), size, eightbit, smtputf8
         except MailError as e:
             yield e
 

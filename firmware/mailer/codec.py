@@ -133,48 +133,12 @@ class ReplyReader:
                 return r
 
 
-class DataEncoder:
-    # Message text to DATA wire form (RFC 5321 4.5.2 and 2.3.8): every line ending becomes
-    # CRLF (bare CR and bare LF included) and a line starting with "." gets another ".".
-    # State survives chunk boundaries: a CR at a chunk's end, a "." at the next one's start.
-    # crlf=True: the text has CRLF line ends throughout already (mailer.message makes it so),
-    # and only the dots are stuffed: one scan of each chunk instead of four.
-    def __init__(self, crlf=False):
-        self.bol = True  # next byte starts a line
-        self.cr = False  # the previous chunk ended with a CR not yet known to be CRLF
-        self.crlf = crlf
-
-    def encode(self, chunk):
-        if self.crlf and chunk:
-            if b"\n." in chunk:
-                chunk = chunk.replace(b"\n.", b"\n..")
-            if self.bol and chunk[0] == 46:  # "."
-                chunk = b"." + chunk
-            self.bol = chunk[-1] == 10
-            return chunk
-        if self.cr:
-            chunk = b"\r" + chunk
-            self.cr = False
-        if chunk[-1:] == b"\r":
-            self.cr = True
-            chunk = chunk[:-1]
-        if not chunk:
-            return b""
-        clean = chunk.count(b"\n") == chunk.count(b"\r\n") == chunk.count(b"\r") and b"\n." not in chunk
-        if clean and not (self.bol and chunk[:1] == b"."):
-            # Already CRLF throughout with no line to stuff (base64 parts, most text): as is,
-            # without the four copies below.
-            self.bol = chunk[-1:] == b"\n"
-            return chunk
-        data = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n.", b"\n..")
-        if self.bol and data[:1] == b".":
-            data = b"." + data
-        self.bol = data[-1:] == b"\n"
-        return data.replace(b"\n", b"\r\n")
-
-    def finish(self):
-        # The end-of-data line; a message not ending in a line break gets one first.
-        end = b"" if self.bol and not self.cr else _CRLF
-        if self.cr:
-            self.cr = False
-        return end + b".\r\n"
+def stuffed(chunk, bol):
+    # Message text to DATA wire form (RFC 5321 4.5.2): a line starting with "." gets another
+    # ".". chunk: bytes with CRLF line ends throughout (mailer.message makes them so; a CR/LF
+    # cut between two chunks is still CRLF), not empty; bol: whether it starts a line (the
+    # previous chunk ended with LF). One scan of each chunk, and none copied that has no line
+    # to stuff (base64 parts, most text).
+    if b"\n." in chunk:
+        chunk = chunk.replace(b"\n.", b"\n..")
+    return b"." + chunk if bol and chunk[0] == 46 else chunk  # 46: "."

@@ -142,13 +142,14 @@ class Session:
         unload("handshake")
 
     def send_many(self, items, outs):
-        """items: messages given as (sender, recipients, chunks, size, eightbit, smtputf8, crlf), or
-        as the MailError of one that cannot be sent (crlf: the chunks have CRLF line ends only,
-        see codec.DataEncoder). Appends one result per message to outs, in order: (final reply
-        line, [(recipient, refusal line)]), or the MailError that refused it. Raises MailError
-        when the session ends (a 421, a lost connection, a failure within a body); outs then
-        holds the results of the messages before. The transactions are mailer.transfer: its
-        code loads once the opening's has left the heap, so the two are never on it together."""
+        """items: messages given as (sender, recipients, chunks, size, eightbit, smtputf8), or as
+        the MailError of one that cannot be sent; chunks: bytes with CRLF line ends throughout,
+        not yet dot-stuffed (codec.stuffed), as mailer.message makes them. Appends one result
+        per message to outs, in order: (final reply line, [(recipient, refusal line)]), or the
+        MailError that refused it. Raises MailError when the session ends (a 421, a lost
+        connection, a failure within a body); outs then holds the results of the messages before.
+        The transactions are mailer.transfer: its code loads once the opening's has left the
+        heap, so the two are never on it together."""
         import gc
 
         gc.collect()

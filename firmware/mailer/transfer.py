@@ -53,6 +53,9 @@ def send_many(s, items, outs):
                     if c[:4] == b"MAIL" and replies[-1].code != 250:
                         break
             end = yield from _transaction(s, cmds, replies, env)
+            # The message's spent chunk generators keep their last locals (the body's tail):
+            # not kept through the final reply, the peak of the send's heap.
+            env = None
             if isinstance(end, MailError):
                 outs.append(end)
                 end = None
@@ -80,7 +83,7 @@ def _envelope(s, env):
     s.stage = "mail"
     if isinstance(env, MailError):
         raise env
-    sender, recipients, _, size, eightbit, smtputf8, _ = env
+    sender, recipients, _, size, eightbit, smtputf8 = env
     limit = s.caps.get(b"SIZE", b"")
     if size is not None and limit.isdigit() and 0 < int(limit) < size:
         raise MailError(_TOO_LARGE, "%d bytes, server takes %s" % (size, limit.decode()), retry=False)
@@ -129,17 +132,19 @@ def _transaction(s, cmds, replies, env):
             raise _refused("data", data or replies[-1])
         s.stage = "body"
         s._in_step()  # a reply already here would be taken for the final one
-        enc = codec.DataEncoder(env[6])
+        bol = True  # the next chunk starts a line
         for chunk in env[2]:
-            data = enc.encode(chunk)
-            if data:
+            if chunk:
+                data = codec.stuffed(chunk, bol)
+                bol = chunk[-1] == 10  # LF
                 yield data  # written before the next chunk is made: a chunk may be a reused buffer
         s.stage = "final"
         s.open_tx = False  # its end goes out before any other command
-        # The end-of-data line goes in the next write, with the next message's group when
-        # pipelining. Not joined to the body's last piece: that copy of it was what failed first
-        # near the edge (32-bit); with TCP_NODELAY (mailer.dial) a second small write costs no stall.
-        return enc.finish(), refused
+        # The end-of-data line (a text not ending in a line break gets one first) goes in the
+        # next write, with the next message's group when pipelining. Not joined to the body's
+        # last piece: that copy of it was what failed first near the edge (32-bit); with
+        # TCP_NODELAY (mailer.dial) a second small write costs no stall.
+        return b".\r\n" if bol else b"\r\n.\r\n", refused
     except MailError as e:
         return _own(s, e)
 
