@@ -20,6 +20,7 @@ MODULES = [
     "errors",
     "mime",
     "message",
+    "qp",
     "attach",
     "outbox",
     "client",
@@ -103,7 +104,7 @@ def make(chars, asc):
     for _ in m.chunks():
         pass
 
-make("abcdefghij", "abcdefghij")
+make("abcdefghi\u00e9", "abcdefghij")  # a quoted-printable body: mailer.qp's names too
 micropython.qstr_info()  # "qstr pool: n_pool=1, n_qstr=..., ..."
 make("KLMNOPQRSTUVWXYZklmnopqrstuvwxyz0123456789", "KLMNOPQRSTUVWXYZklmnopqrstuvwxyz0123456789")
 make("\u00e4\u00f6\u00fc\u00df\u20ac-_.~", "KLMNOP")
@@ -112,7 +113,7 @@ micropython.qstr_info()
 
 
 def test_message_text_interns_no_qstrs(tmp_path):
-    lib = mpy.compile_firmware(tmp_path / "lib", ["__init__", "compat", "errors", "mime", "message", "attach"])
+    lib = mpy.compile_firmware(tmp_path / "lib", ["__init__", "compat", "errors", "mime", "message", "qp", "attach"])
     r = mpy.run(["-c", "import sys\nsys.path[:] = [%r]\n" % lib + QSTR_TEXT])
     assert r.returncode == 0, r.stderr
     before, after = [int(x.split(",")[0]) for x in r.stdout.split("n_qstr=")[1:]]

@@ -109,9 +109,11 @@ def tls_error(exc, first=False):
 def reply_error(stage, reply):
     # A reply the session did not want, at `stage` ("greeting", "ehlo", "starttls", "auth",
     # "mail", "rcpt", "data", "final"). 4xx is temporary (RFC 5321 4.2.1): retry.
+    from mailer.codec import enhanced  # loaded already: the session's
+
     code = reply.code
     line = reply.line()
-    ext = reply.enhanced() or ""
+    ext = enhanced(reply.lines[0] if reply.lines else b"") or ""
     if stage == "greeting":
         # No command was sent yet: whatever the code (421, 554, a 530 "authentication
         # required" as a banner), the server will not talk to us now (RFC 5321 3.1, 4.3.1).

@@ -22,20 +22,16 @@ _MAX_REPLY = const(4096)
 _CRLF = const(b"\r\n")
 
 
-def _clean(key, value):
-    # A CR, LF or NUL inside a command argument would let the caller inject commands.
-    for bad in (b"\r", b"\n", b"\0"):
-        if bad in value:
-            raise MailError(_SETTINGS, key + ": CR/LF/NUL not allowed")
-    return value
-
-
 def command(verb, value=None):
     if value is None:
         return verb + _CRLF
     if isinstance(value, str):
         value = value.encode()
-    return verb + b" " + _clean(verb.decode(), value) + _CRLF
+    # A CR, LF or NUL inside a command argument would let the caller inject commands.
+    for bad in (b"\r", b"\n", b"\0"):
+        if bad in value:
+            raise MailError(_SETTINGS, verb.decode() + ": CR/LF/NUL not allowed")
+    return verb + b" " + value + _CRLF
 
 
 class Reply:
@@ -48,12 +44,9 @@ class Reply:
         text = self.lines[0] if self.lines else b""
         return ("%d %s" % (self.code, text.decode())).rstrip()
 
-    def enhanced(self):
-        # RFC 3463 class.subject.detail at the start of the text, or None.
-        return enhanced(self.lines[0] if self.lines else b"")
-
 
 def enhanced(text):
+    # RFC 3463 class.subject.detail at the start of a reply's text, or None.
     part = text.split(b" ", 1)[0]
     bits = part.split(b".")
     if len(bits) == 3 and part[:1] in (b"2", b"4", b"5"):

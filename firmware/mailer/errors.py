@@ -39,5 +39,4 @@ class MailError(Exception):
         extra = self.reply or self.detail
         return "%s (%s)" % (s, extra) if extra else s
 
-    def __str__(self):
-        return self.line()
+    __str__ = line  # one function, not a second that calls it

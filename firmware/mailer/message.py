@@ -7,8 +7,6 @@ from mailer.compat import const, unload
 
 # The chunks of a text-only message are at least this long (fewer writes), except the last one.
 _CHUNK = const(512)
-# RFC 2045 6.7 (5): quoted-printable lines are at most 76 characters, the soft "=" included.
-_QP_MAX = const(75)
 _SETTINGS = const(861)  # device error code: settings invalid / bad input (mailer.codes)
 
 
@@ -120,30 +118,17 @@ class Message:
         yield delim + b"--\r\n"
 
     def _body_lines(self, mode):
+        # Quoted-printable (a body that cannot go as it is, or 8-bit text to a server without
+        # 8BITMIME) is mailer.qp's, loaded for such a body only: a plain text body, most of a
+        # board's mail, never puts that code on the heap.
+        qp = None
+        if mode == b"quoted-printable":
+            from mailer.qp import encode_line as qp
         body, pos = self.body, 0
         while pos < len(body):
             end = body.find(b"\n", pos)
             line = body[pos:end]
             pos = end + 1
-            yield qp_line(line) if mode == b"quoted-printable" else line + b"\r\n"
-
-
-def qp_line(line):
-    # One text line (without its line break) as quoted-printable lines (RFC 2045 6.7):
-    # "=" and non-printable octets as =XX, a space or tab at the end of the line too (rule 3),
-    # soft breaks keep each line within 76 characters.
-    out = bytearray()
-    col = 0
-    last = len(line) - 1
-    for i, c in enumerate(line):
-        n = 1 if (33 <= c <= 126 and c != 61) or (c in (9, 32) and i < last) else 3
-        if col + n > _QP_MAX:
-            out.extend(b"=\r\n")
-            col = 0
-        if n == 1:
-            out.append(c)
-        else:
-            out.extend(b"=%02X" % c)
-        col += n
-    out.extend(b"\r\n")
-    return bytes(out)
+            yield qp(line) if qp else line + b"\r\n"
+        if qp:
+            unload("qp")
