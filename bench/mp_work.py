@@ -52,8 +52,8 @@ def messages(cfg, item, path, heap):
         m = Message(mail["from"], mail["to"], subject="bench %s %d" % (item, i), body=BODY, attachments=atts)
         if heap.on:
             inner = m.chunks
-            m.chunks = lambda eightbit=False, smtputf8=False, bufs=None, inner=inner: heap.chunks(
-                inner(eightbit, smtputf8, bufs)
+            m.chunks = lambda eightbit=False, smtputf8=False, buf=None, inner=inner: heap.chunks(
+                inner(eightbit, smtputf8, buf)
             )
         out.append(m)
     return out

@@ -48,9 +48,9 @@ async def asession(c, log=None, messages=()):
     """c.session(log, messages) on an asyncio connection: a Session, not opened. POP before SMTP runs
     the blocking pop3 code (one short login, before the SMTP connection exists): its waits
     stay bounded by the same time-out and deadline, but other tasks pause for it."""
-    deadline, tls_cfg, bufs = c.prepare(log, messages)
+    deadline, tls_cfg, buf = c.prepare(log, messages)
     conn = await aconn.connect(c.host, c.port, c.timeout_ms, deadline, tls_cfg, implicit_tls=c.tls == "implicit")
-    return c.on(conn, log, bufs)
+    return c.on(conn, log, buf)
 
 
 async def adeliver(cfg, messages, log=None, settings_path=None):

@@ -54,31 +54,31 @@ class Client:
 
     def session(self, log=None, messages=()):
         """A Session on a new connection (POP before SMTP done first, when set), not opened,
-        for messages (whose attachments' buffers it gets)."""
-        deadline, tls_cfg, bufs = self.prepare(log, messages)
+        for messages (whose attachments' buffer it gets)."""
+        deadline, tls_cfg, buf = self.prepare(log, messages)
         from mailer import transport
 
         conn = transport.connect(
             self.host, self.port, self.timeout_ms, deadline, tls_cfg, implicit_tls=self.tls == "implicit"
         )
-        return self.on(conn, log, bufs)
+        return self.on(conn, log, buf)
 
     def prepare(self, log=None, messages=()):
-        """(deadline (compat.deadline), transport.TlsConfig, buffers) of a new send of messages, POP before SMTP
-        done first when set: what a connection is made with, blocking (session()) or asyncio
-        (mailer.aclient). buffers: those of the attachments (Attachment.buffers()), or None."""
+        """(deadline (compat.deadline), transport.TlsConfig, buffer) of a new send of messages, POP
+        before SMTP done first when set: what a connection is made with, blocking (session()) or
+        asyncio (mailer.aclient). buffer: the attachments' (Attachment.buffer()), or None."""
         import gc
 
         # The modules below load into a heap swept clean: less fragmentation (on the 32-bit port
         # one message then needs 2 KiB less heap, a 1 MiB attachment 4 KiB less).
         gc.collect()
-        # The attachments' buffers (1.1 KB, for every message of the send in turn) are made
-        # first, while there are holes big enough for them: made when the body starts, in a
-        # heap the handshake has broken up, they were what failed first (32-bit: -2 KiB).
-        bufs = None
+        # The attachments' buffer (624 bytes, for every message of the send in turn) is made
+        # first, while there are holes big enough for it: made when the body starts, in a heap
+        # the handshake has broken up, it was what failed first (32-bit: -2 KiB).
+        buf = None
         for m in messages:
             if m.attachments:
-                bufs = m.attachments[0].buffers()
+                buf = m.attachments[0].buffer()
                 break
         # The session's module too, before the connect loads mailer.dial: the modules that stay
         # for the whole send go in low, next to each other, and the one-time code above them
@@ -105,11 +105,11 @@ class Client:
             )
         if self.tokens:
             self.tokens.log = log
-        return end, tls_cfg, bufs
+        return end, tls_cfg, buf
 
-    def on(self, conn, log=None, bufs=None):
+    def on(self, conn, log=None, buf=None):
         """A Session with these settings on conn (transport.Conn or aconn.AConn), not opened;
-        bufs: the attachments' buffers (prepare())."""
+        buf: the attachments' buffer (prepare())."""
         from mailer.session import Session
 
         s = Session(
@@ -123,7 +123,7 @@ class Client:
             log,
             self.tokens,
         )
-        s.bufs = bufs
+        s.buf = buf
         return s
 
     def deliver(self, messages, log=None):
@@ -141,7 +141,7 @@ class Client:
         outs = []
         try:
             yield from s.open()
-            yield from s.send_many(_envelopes(s.caps, messages, s.bufs), outs)
+            yield from s.send_many(_envelopes(s.caps, messages, s.buf), outs)
             yield from s.quit()
             return _failed(messages, outs, None)
         except Exception as e:  # every failure becomes a code; nothing escapes a send
@@ -181,7 +181,7 @@ def _error(e, stage):
     return classify.exception(e, stage)
 
 
-def _envelopes(caps, messages, bufs):
+def _envelopes(caps, messages, buf):
     # Session.send_many's envelopes, one at a time (a message's chunks are read only when its
     # body goes out); a message found bad here is given as its MailError.
     offered = b"SMTPUTF8" in caps
@@ -191,7 +191,7 @@ def _envelopes(caps, messages, bufs):
             eightbit = msg.has_8bit and b"8BITMIME" in caps
             smtputf8 = bool(msg.utf8) and offered  # a non-ASCII address (RFC 6531)
             size = msg.size(eightbit=eightbit, smtputf8=smtputf8)
-            yield msg.envelope_from, msg.recipients(), msg.chunks(eightbit, smtputf8, bufs), size, eightbit, smtputf8
+            yield msg.envelope_from, msg.recipients(), msg.chunks(eightbit, smtputf8, buf), size, eightbit, smtputf8
         except MailError as e:
             yield e
 

@@ -47,24 +47,24 @@ class Message:
 
             raise MailError(_SETTINGS, "address not ASCII: " + self.utf8[0])
 
-    def chunks(self, eightbit=False, smtputf8=False, bufs=None):
+    def chunks(self, eightbit=False, smtputf8=False, buf=None):
         # Byte chunks making up the message: CRLF line ends, lines of at most 998 octets, not
         # dot-stuffed (the session does that). eightbit: the server takes BODY=8BITMIME.
-        # bytes or bytearray. Attachments are encoded through bufs (the send's, from
-        # Attachment.buffers(): a chunk may then be its output buffer, as it is only until the
-        # next one is taken), or None: through buffers made for this call, each chunk its own.
+        # bytes or bytearray. Attachments are encoded through buf (the send's, from
+        # Attachment.buffer(): a chunk may then be that buffer, as it is only until the next
+        # one is taken), or None: each chunk a buffer of its own.
         self.check_addresses(smtputf8)
-        return self._joined(eightbit, bufs)
+        return self._joined(eightbit, buf)
 
-    def _joined(self, eightbit, bufs):
+    def _joined(self, eightbit, buf):
         if self.attachments:
             # Part by part: the headers and the text before an attachment are short, and each
             # attachment chunk is a full buffer already. Joining the first ones (600-odd bytes
             # in one piece, just as the body starts) was what failed first (32-bit W2 -3 KiB).
-            yield from self._parts(eightbit, bufs)
+            yield from self._parts(eightbit, buf)
             return
         pend, n = [], 0
-        for p in self._parts(eightbit, bufs):
+        for p in self._parts(eightbit, buf):
             pend.append(p)
             n += len(p)
             if n >= _CHUNK:
@@ -80,9 +80,9 @@ class Message:
         self.check_addresses(smtputf8)
         return sum(p if isinstance(p, int) else len(p) for p in self._parts(eightbit, False))
 
-    def _parts(self, eightbit, bufs):
-        # bufs: None to allocate the buffers (Attachment.buffers()) when an attachment needs them,
-        # False when only sizing (an attachment's encoded length is yielded as an int instead).
+    def _parts(self, eightbit, buf):
+        # buf: the send's buffer (Attachment.buffer()), None for a new one per chunk, False when
+        # only sizing (an attachment's encoded length is yielded as an int instead).
         yield self.head
         if self.raw and not self.has_8bit:
             cte = b"7bit"
@@ -110,11 +110,10 @@ class Message:
             # The CRLF before a delimiter belongs to it (RFC 2046 5.1.1): body and base64
             # both end with CRLF, so each part's content ends cleanly.
             yield delim + b"\r\n" + a.head + b"\r\n"
-            if bufs is False:
+            if buf is False:
                 yield a.encoded_size()
             else:
-                bufs = bufs or a.buffers(False)
-                yield from a.encoded(bufs)
+                yield from a.encoded(buf)
         yield delim + b"--\r\n"
 
     def _body_lines(self, mode):

@@ -32,6 +32,24 @@ _MAX_LINE = const(998)
 # Recipients per message: RFC 5321 4.5.3.1.8 has servers take at least 100 in one transaction.
 _MAX_RCPT = const(100)  # schema.py keeps the same bound
 
+# File name extension and MIME type, one per line: one string, not a dict of 28 strings (each
+# an object on a board's heap when loaded from .mpy).
+_TYPES = const(""")
+txt text/plain
+log text/plain
+csv text/csv
+html text/html
+json application/json
+pdf application/pdf
+zip application/zip
+gz application/gzip
+jpg image/jpeg
+jpeg image/jpeg
+png image/png
+gif image/gif
+bmp image/bmp
+""")
+
 
 def date(value):
     # RFC 5322 3.3, always in UTC: "Sun, 29 Nov 2026 10:00:00 +0000". value: (y, m, d, H, M, S).
@@ -260,8 +278,30 @@ def build(self, sender, to, subject, body, cc, bcc, attachments, when, message_i
     self.head = b"".join(head)
 
 
-def part_head(name, mime_type):
-    # An attachment's part header (RFC 2045, RFC 2183), its file name quoted or RFC 2231-encoded.
+def attachment(self, path, data, name, mime_type):
+    # Attachment(path, data, name, mime_type) checked, and its part header (RFC 2045, RFC 2183),
+    # the file name quoted or RFC 2231-encoded; the file is only looked at (#861 if missing).
+    if (path is None) == (data is None):
+        raise MailError(_SETTINGS, "attachment: give path or data")
+    if data is not None and not isinstance(data, (str, bytes, bytearray)):
+        raise MailError(_SETTINGS, "attachment: data is not bytes")
+    self.path = path
+    self.data = data.encode() if isinstance(data, str) else data
+    if path is not None:
+        name = name or check("attachment path", path)[path.rfind("/") + 1 :]
+        self.size()  # fail now, with #861, if the file is missing
+    self.name = name = check("attachment name", name or "")
+    if not name or len(name.encode()) > 200:
+        raise MailError(_SETTINGS, "attachment name missing or too long")
+    if not mime_type:  # from the name's extension (_TYPES)
+        dot = name.rfind(".")
+        i = _TYPES.find("\n%s " % name[dot + 1 :].lower()) if dot >= 0 else -1
+        if i < 0:
+            mime_type = "application/octet-stream"
+        else:
+            i = _TYPES.index(" ", i)
+            mime_type = _TYPES[i + 1 : _TYPES.index("\n", i)]
+    self.mime_type = token("mime_type", mime_type, b"/+-.")
     b = name.encode()
     if len(b) == len(name) and _printable(b):
         param = b'filename="' + b.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
@@ -269,9 +309,9 @@ def part_head(name, mime_type):
         param = b"filename*=utf-8''" + b"".join(
             bytes((c,)) if alnum_or(bytes((c,)), b"-._~") else b"%%%02X" % c for c in b
         )
-    return (
+    self.head = (
         b"Content-Type: "
-        + mime_type.encode()
+        + self.mime_type.encode()
         + b"\r\nContent-Transfer-Encoding: base64\r\n"
         + fold(b"Content-Disposition", [b"attachment;", param])
     )

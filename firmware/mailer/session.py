@@ -63,7 +63,7 @@ class Session:
         self.caps = {}
         self.stage = "greeting"
         self.open_tx = False  # MAIL sent and no end of data since: RSET before the next MAIL
-        self.bufs = None  # the attachments' buffers, when Client.prepare() made them
+        self.buf = None  # the attachments' buffer, when Client.prepare() made one
 
     def run(self, step):
         """Drive a step (generator) on the blocking connection; returns what it returns. A
