@@ -1,9 +1,9 @@
 # The asyncio connection: mailer.transport.Conn's surface (read, write, starttls, close,
 # password_allowed, .tls, .host) with read, write and starttls awaitable, so that other tasks
 # run while a send waits for the network. Imported only by mailer.aclient: the blocking path
-# never loads asyncio. The SSLContext, the pin, the connect verdicts (mailer.dial) and the
-# injection check (mailer.transport) are the blocking path's own; failures map to the same
-# device codes (mailer.classify).
+# never loads asyncio. The SSLContext and the pin (mailer.tlsctx), the connect verdicts
+# (mailer.dial) and the injection check (mailer.transport) are the blocking path's own; failures
+# map to the same device codes (mailer.classify).
 # Every wait is bounded by min(per-read time-out, what the overall deadline leaves).
 #   MicroPython: asyncio.Stream on the non-blocking socket; TLS (STARTTLS and implicit) wraps
 #   that socket in place with do_handshake_on_connect=False, and the handshake runs inside the
@@ -13,7 +13,7 @@ import asyncio
 import errno
 import select
 
-from mailer import dial, transport
+from mailer import dial, tlsctx, transport
 from mailer import compat
 from mailer.compat import const, left_ms
 from mailer.errors import MailError
@@ -69,7 +69,7 @@ class AConn(transport.Conn):
             raise transport._error(e, what) from None
         if self.shaking:
             self.shaking = False
-            dial.check_pin(self.tls_cfg, self.leaf)
+            tlsctx.check_pin(self.tls_cfg, self.leaf)
         return out
 
     async def read(self, n=512):
@@ -98,7 +98,7 @@ class AConn(transport.Conn):
 
     async def starttls(self, unread=0):
         transport.check_unread(unread + self._buffered())
-        ctx = dial.context(self.tls_cfg, self.keep_leaf)
+        ctx = self.context()
         if _MP:
             try:
                 self.sock = ctx.wrap_socket(self.sock, server_hostname=self.host, do_handshake_on_connect=False)
@@ -122,7 +122,7 @@ class AConn(transport.Conn):
                     self.leaf = self.writer.get_extra_info("ssl_object").getpeercert(True)
                 except ValueError as e:
                     raise transport._error(e, "tls") from None
-                dial.check_pin(self.tls_cfg, self.leaf)
+                tlsctx.check_pin(self.tls_cfg, self.leaf)
         self.tls = self.fresh = True
 
     def close(self):
@@ -138,6 +138,7 @@ async def connect(host, port, timeout_ms, deadline, tls_cfg, implicit_tls=False)
     """An AConn to host:port, its connect bounded by the time-out and the deadline, over TLS
     at once when implicit_tls. Name resolution blocks, as in mqtt_as: getaddrinfo has no
     non-blocking form on MicroPython."""
+    tls_cfg.ahead(implicit_tls)
     sock = dial.start_connect(host, port)
     p = select.poll()
     p.register(sock, select.POLLOUT)

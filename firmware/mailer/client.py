@@ -80,13 +80,18 @@ class Client:
             if m.attachments:
                 buf = m.attachments[0].buffer()
                 break
-        # The session's module too, before the connect loads mailer.dial: the modules that stay
-        # for the whole send go in low, next to each other, and the one-time code above them
-        # leaves a hole the size of its own when it goes (32-bit W1 -1 KiB).
-        from mailer import session, transport  # noqa: F401
+        # Then the TLS context (TlsConfig.ahead), the send's largest piece, while a hole big
+        # enough for it is still there (32-bit W1 -0.5 KiB), and the session's module, before
+        # the connect loads mailer.dial: the modules that stay for the whole send go in low, next
+        # to each other, and the one-time code above them leaves a hole the size of its own when
+        # it goes (32-bit W1 -1 KiB).
+        from mailer import transport
+
+        tls_cfg = transport.TlsConfig(*self.tls_args)
+        tls_cfg.ahead(self.tls == "implicit")
+        from mailer import session  # noqa: F401
 
         end = deadline(self.deadline_ms)
-        tls_cfg = transport.TlsConfig(*self.tls_args)
         # POP and OAuth by module and long names (a text over 10 characters is not interned): a
         # send that uses neither puts none of their names on the heap.
         if self.pop:

@@ -1,7 +1,7 @@
 # The settings resolved for sending, once (as mqtt_as copies its config once): what
 # mailer.client.Client keeps of a loaded settings dict, as plain values for the transport, the
 # session, POP3 and OAuth. One-time code: Client() imports this module and unloads it after.
-# A CA file is named here and read at each connect (mailer.dial): its DER (1.4 KB for a
+# A CA file is named here and read at each send (mailer.tlsctx): its DER (1.4 KB for a
 # common root) is not kept on the heap between sends.
 from mailer.compat import const
 

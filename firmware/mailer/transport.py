@@ -1,8 +1,9 @@
 # Network edge: TCP and TLS on MicroPython 1.23 or later (its `tls` module, used directly as
 # micropython-lib's requests does) and on CPython (`ssl`, for the host tests). Every wait is
 # bounded by the per-read time-out and by the send's overall deadline. Opening a connection
-# (the lookup, the connect, the TLS context) is one-time code, in mailer.dial, loaded for that
-# moment only; what stays is the connection a session reads, writes and upgrades to TLS.
+# (the lookup, the connect: mailer.dial) and making the TLS context (mailer.tlsctx) are
+# one-time code, loaded for that moment only; what stays is the connection a session reads,
+# writes and upgrades to TLS.
 import sys
 
 import select
@@ -12,6 +13,7 @@ from mailer.errors import MailError
 
 # Device error codes (mailer.codes; README, "Device error codes").
 _COMM = const(801)  # error communicating with the SMTP server
+_SETTINGS = const(861)  # settings invalid / bad input
 _TLS_REQUIRED = const(862)  # encryption required but not available
 
 _ETIMEDOUT = const(110)  # as errno has it; classify reads it as a time-out
@@ -21,12 +23,28 @@ class TlsConfig:
     # How a server's certificate is checked: verify "ca" (ca_file: the CA's certificate file,
     # DER or PEM, read when a connection is made; ca_key: the setting that names it), "pin"
     # (pin: SHA-256 hex of the server's own certificate) or "off". The name checked (RFC 6125)
-    # is the host connected to.
+    # is the host connected to. ctx: the SSLContext made ahead, for the next TLS upgrade.
     def __init__(self, verify="ca", ca_file=None, pin=None, ca_key="smtp.ca_file"):
         self.verify = verify
         self.ca_file = ca_file
         self.ca_key = ca_key
         self.pin = pin.replace(":", "").lower() if pin else None
+        self.ctx = None
+
+    def ahead(self, implicit_tls=False):
+        """Make the TLS context now (mailer.tlsctx), unless made already. It is about 1.8 KB in
+        one piece on a 32-bit board, and the CA file is read in one piece too (1.4 KB for a
+        common root): made first, in a heap swept clean, not at STARTTLS in a fragmented one
+        (32-bit: a 1 MiB attachment then needs 1 KiB less heap). A CA file that cannot be read
+        (#861) stops the send here, before any connection; any other failure to make the
+        context (the clock, #843) is left for the handshake, where the session reports it:
+        without STARTTLS an opportunistic send needs none."""
+        if self.ctx is None and (implicit_tls or self.verify != "off"):
+            try:
+                self.ctx = once("tlsctx", "context", self)
+            except MailError as e:
+                if e.code == _SETTINGS:
+                    raise
 
 
 def _error(e, what):
@@ -51,7 +69,6 @@ class Conn:
         self.timeout_ms = timeout_ms
         self.deadline = deadline
         self.tls_cfg = tls_cfg
-        self.ctx = None
         self.tls = False
         # Until the first read over TLS has returned, a failure is the handshake's: a TLS 1.3
         # server judges the client's certificate after the client's side of it is over, and
@@ -126,15 +143,25 @@ class Conn:
         if not self.tls and not allow_plain:
             raise MailError(_TLS_REQUIRED, "refusing to send the password without TLS", retry=False)
 
+    def context(self):
+        """The SSLContext to upgrade with: the one made ahead (TlsConfig.ahead), taken so that a
+        long-lived TlsConfig does not keep it, or one made now, into the session's fragmented
+        heap (where it could not be made ahead). Shared with mailer.aconn."""
+        cfg = self.tls_cfg
+        ctx, cfg.ctx = cfg.ctx, None
+        ctx = ctx or once("tlsctx", "context", cfg)
+        if cfg.verify != "ca" and sys.implementation.name == "micropython":
+            # The TLS socket has no getpeercert(): keep the certificate as it goes by.
+            ctx.verify_callback = self.keep_leaf
+        return ctx
+
     def starttls(self, unread=0):
-        """Upgrade to TLS in place: the injection check, the handshake, the pin. The context
-        was made at connect (mailer.dial); only a pin, or a context that could not be made
-        then, loads that module again here, into the session's fragmented heap."""
+        """Upgrade to TLS in place: the injection check, the handshake, the pin (mailer.tlsctx
+        loaded again for it)."""
         check_unread(unread)
-        ctx, self.ctx = self.ctx, None
-        self._wrap(ctx or once("dial", "context", self.tls_cfg, self.keep_leaf))
+        self._wrap(self.context())
         if self.tls_cfg.pin:
-            once("dial", "check_pin", self.tls_cfg, self.leaf)
+            once("tlsctx", "check_pin", self.tls_cfg, self.leaf)
 
     def _wrap(self, ctx):
         self._arm()
@@ -166,5 +193,7 @@ class Conn:
 
 def connect(host, port, timeout_ms, deadline, tls_cfg, implicit_tls=False):
     """A Conn to host:port (TLS at once when implicit_tls), bounded by the time-out and the
-    deadline (mailer.dial, loaded for the call only)."""
+    deadline (mailer.dial, loaded for the call only); the TLS context made first
+    (TlsConfig.ahead)."""
+    tls_cfg.ahead(implicit_tls)
     return once("dial", "connect", host, port, timeout_ms, deadline, tls_cfg, implicit_tls)
