@@ -2,11 +2,11 @@
 # firmware from .mpy (compiled with -O3 -s, as `make deploy` does) with a stamped settings file (as a
 # deployed board has it), against the dev server, at fixed heap sizes (BUDGET_KIB). A gate at
 # fixed sizes, not a search: the smallest working heap is not monotonic near its edge
-# (bench/memory.py), so a size is either a pass or a fail here, every time.
+# (bench/memory.py), so a search could land on a lucky size; a fixed size is a plain pass or fail.
 # The budget is the goal where it is met (idle: 20 KiB) and otherwise what the firmware needs
-# today plus a KiB or so (the need moves by a KiB or two with any change of code layout, and W2's
-# by up to 3.5 KiB with nothing but the length of the attachment's path: 40.25 KiB from a short
-# one, 44 from one as long as pytest's), so that no change makes it much worse; `make bench`
+# today plus a KiB or so (the need moves by a KiB or two with any change of code layout, and by
+# up to a KiB between two runs of the same code; here, with CRAM-MD5 and pytest's long paths, W1
+# passed from 33 KiB and W2 from 37 on 2026-12-04), so that no change makes it much worse; `make bench`
 # prints the figures and the goals (one message 30 KiB, a 1 MiB attachment 32 KiB). Lower the
 # numbers as the code shrinks.
 # The dev server here offers CRAM-MD5, which the client prefers: its module is part of W1 here.
@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(mpbuild.ROOT, "bench"))
 import memory  # noqa: E402
 
 KIB = 1024
-BUDGET_KIB = {"idle": 20, "W1": 38, "W2": 45}
+BUDGET_KIB = {"idle": 20, "W1": 34.5, "W2": 38.5}
 MP32 = mpbuild.mp32_path()
 WHY = mpbuild.can_run(MP32)
 pytestmark = pytest.mark.skipif(WHY is not None, reason="32-bit Unix port: %s" % WHY)

@@ -1,13 +1,13 @@
 # The opening of an SMTP session: the greeting, EHLO (RFC 5321 4.1.1.1), STARTTLS (RFC 3207)
-# and AUTH (RFC 4954), with the pure codec pieces only they use (the EHLO keywords, the choice of
-# mechanism; the exchanges with a challenge, CRAM-MD5 and LOGIN, are mailer.sasl's). Steps of
-# mailer.session (generators on a Session s: they yield what they need done). Session.open()
-# imports this module and unloads it once the session is open: its code is off the heap while
-# the messages go out.
+# and AUTH (RFC 4954), with the pure codec pieces only they use (the EHLO keywords, the SASL
+# responses, CRAM-MD5 of RFC 2195). Steps of mailer.session (generators on a Session s: they
+# yield what they need done). Session.open() imports this module and unloads it once the session
+# is open: its code is off the heap while the messages go out.
 import binascii
+import hashlib
 
 from mailer.codec import command
-from mailer.compat import const, unload
+from mailer.compat import const
 from mailer.errors import MailError
 from mailer.session import _refused
 
@@ -52,6 +52,28 @@ def choose_mechanism(offered, mechanisms):
 
 def b64(data):
     return binascii.b2a_base64(data)[:-1]
+
+
+def unb64(data):
+    try:
+        return binascii.a2b_base64(data)
+    except ValueError:
+        raise MailError(_COMM, "challenge is not base64") from None
+
+
+def hmac_md5(key, data):
+    # RFC 2104; MicroPython has no hmac module.
+    if len(key) > 64:
+        key = hashlib.md5(key).digest()
+    key = key + b"\0" * (64 - len(key))
+    inner = hashlib.md5(bytes(k ^ 0x36 for k in key) + data).digest()
+    return hashlib.md5(bytes(k ^ 0x5C for k in key) + inner).digest()
+
+
+def cram_md5(user, password, challenge):
+    # RFC 2195: "user hex(hmac_md5(password, challenge))", base64-encoded.
+    digest = binascii.hexlify(hmac_md5(password, unb64(challenge)))
+    return b64(user + b" " + digest)
 
 
 def open(s):
@@ -122,11 +144,20 @@ def login(s):
         # RFC 4954 4: the initial response saves a round trip. RFC 4616: authzid NUL authcid
         # NUL passwd.
         yield s._cmd(b"AUTH PLAIN " + b64(b"\0" + s.user + b"\0" + s.password) + b"\r\n", "AUTH PLAIN ***")
-    else:  # LOGIN, CRAM-MD5: a challenge first (mailer.sasl, loaded for them only)
-        from mailer import sasl
-
-        try:
-            yield from sasl.login(s, mech)
-        finally:
-            unload("sasl")  # not on the heap while the messages go out
+    elif mech == b"LOGIN":
+        yield s._cmd(b"AUTH LOGIN " + b64(s.user) + b"\r\n", "AUTH LOGIN ***")
+        yield from _challenge(s)
+        yield s._cmd(b64(s.password) + b"\r\n", "***")
+    else:
+        yield s._cmd(b"AUTH CRAM-MD5\r\n")
+        r = yield from _challenge(s)
+        yield s._cmd(cram_md5(s.user, s.password, r.lines[0]) + b"\r\n", "***")
     yield from s._expect((235,), "auth")
+
+
+def _challenge(s):
+    r = yield from s._reply()
+    if r.code != 334:
+        raise _refused("auth", r)
+    unb64(r.lines[0])  # a challenge that is not base64 is a broken server
+    return r
