@@ -25,8 +25,9 @@ try:
     ticks_ms = time.ticks_ms
     ticks_diff = time.ticks_diff
     ticks_add = time.ticks_add
-except AttributeError:  # CPython (written with no names of its own: each would be interned on a board)
-    from operator import add as ticks_add, sub as ticks_diff  # type: ignore[assignment,no-redef]
+except AttributeError:  # CPython (written with names a board has already: each new one would be interned)
+    ticks_add = int.__add__  # type: ignore[assignment]
+    ticks_diff = int.__sub__  # type: ignore[assignment]
 
     def ticks_ms():
         return int(time.monotonic() * 1000)  # type: ignore[attr-defined]

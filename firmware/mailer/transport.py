@@ -47,10 +47,12 @@ class TlsConfig:
                     raise
 
 
-def _error(e, what):
+def _error(e, step):
+    # step: "tls", or the stage network_error() takes ("step" is a name every board has built
+    # in: each new parameter name is interned on its heap for good)
     from mailer import classify  # only on a failure: not on the heap of a good send
 
-    return classify.tls_error(e) if what == "tls" else classify.network_error(e, what)
+    return classify.tls_error(e) if step == "tls" else classify.network_error(e, step)
 
 
 def check_unread(n):
@@ -155,10 +157,10 @@ class Conn:
             ctx.verify_callback = self.keep_leaf
         return ctx
 
-    def starttls(self, unread=0):
-        """Upgrade to TLS in place: the injection check, the handshake, the pin (mailer.tlsctx
-        loaded again for it)."""
-        check_unread(unread)
+    def starttls(self, n=0):
+        """Upgrade to TLS in place: the injection check (n: bytes read past the go-ahead), the
+        handshake, the pin (mailer.tlsctx loaded again for it)."""
+        check_unread(n)
         self._wrap(self.context())
         if self.tls_cfg.pin:
             once("tlsctx", "check_pin", self.tls_cfg, self.leaf)
