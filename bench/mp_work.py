@@ -3,9 +3,10 @@
 #   W1 PORT            one short text message
 #   W2 PORT PATH       one message with PATH as attachment
 #   W3 PORT            20 short messages in one session
-#   W0 PORT            nothing: the heap a board idles with between sends: mailer.client
-#                      imported and the settings loaded (done at start); the message, session
-#                      and transport modules load when a message is made and sent
+#   W0 PORT            nothing: the heap a board idles with between sends: mailer.client and
+#                      mailer.message imported, as the board's app has them, and the settings
+#                      loaded (done at start); the session and transport modules load when a
+#                      message is sent
 #   A1 PORT / A2 PORT PATH   W1 / W2 through the awaitable send (mailer.aclient.adeliver), a
 #                      10 ms ticker task beside it; answer "ok MS GAP TICKS": the longest gap
 #                      between two ticks (ms) during the whole send, and the ticks counted
@@ -16,7 +17,9 @@ import gc
 import sys
 import time
 
-from mailer import client, settings
+from mailer import client
+from mailer.compat import once
+from mailer.message import Message  # imported with the others, as the board's app has it
 
 BODY = "Hello from the bench.\nA short text message, one recipient.\n"
 
@@ -38,8 +41,6 @@ class Heap:
 
 
 def messages(cfg, item, path, heap):
-    from mailer.message import Message
-
     mail = cfg["mail"]
     n = 20 if item == "W3" else 1
     atts = ()
@@ -86,7 +87,8 @@ def run(cfg, line):
 
 
 def main():
-    cfg = settings.load(sys.argv[1])
+    # As the board's app (mailer.app) loads them: the settings module for the load only.
+    cfg = once("settings", "load", sys.argv[1])
     while True:
         line = sys.stdin.readline()
         if not line.strip():

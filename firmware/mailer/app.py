@@ -11,8 +11,8 @@ import os
 import sys
 import time
 
-from mailer import board, client, netup, settings
-from mailer.compat import const, sleep_ms
+from mailer import board, client, netup
+from mailer.compat import const, once, sleep_ms
 from mailer.errors import MailError
 from mailer.message import Message
 from mailer.outbox import Outbox
@@ -62,7 +62,8 @@ class App:
         try:
             # stamp: a new or edited file is checked now, once, and saved stamped, so that
             # later boots load it without the schema.
-            self.cfg = settings.load(self.root + "settings.json", stamp=True)
+            # The settings module only for the load: none of its code stays on the heap.
+            self.cfg = once("settings", "load", self.root + "settings.json", stamp=True)
             self.client = client.Client(self.cfg)
         except MailError as e:
             self.error = e
