@@ -118,6 +118,13 @@ def frozen_mp32(log=print):
     for tool in ("gcc", "g++", "make"):
         if not any(os.access(os.path.join(d, tool), os.X_OK) for d in os.environ.get("PATH", "").split(os.pathsep)):
             return None, "%s not found (apt-get install build-essential gcc-multilib g++-multilib)" % tool
+    # Without the 32-bit C headers the port's qstr preprocessing finds nothing, and the build
+    # fails minutes later with an AssertionError in makemoduledefs.py: ask gcc first.
+    r = subprocess.run(
+        ["gcc", "-m32", "-E", "-x", "c", "-", "-o", os.devnull], input="#include <stdio.h>\n", capture_output=True, text=True
+    )
+    if r.returncode:
+        return None, "gcc cannot build 32-bit programs (apt-get install gcc-multilib g++-multilib)"
     manifest = _frozen_manifest()
     h = hashlib.sha256(manifest.encode())
     for src in sorted(glob.glob(os.path.join(FIRMWARE, "mailer", "*.py"))):
