@@ -121,7 +121,10 @@ def frozen_mp32(log=print):
     # Without the 32-bit C headers the port's qstr preprocessing finds nothing, and the build
     # fails minutes later with an AssertionError in makemoduledefs.py: ask gcc first.
     r = subprocess.run(
-        ["gcc", "-m32", "-E", "-x", "c", "-", "-o", os.devnull], input="#include <stdio.h>\n", capture_output=True, text=True
+        ["gcc", "-m32", "-E", "-x", "c", "-", "-o", os.devnull],
+        input="#include <stdio.h>\n",
+        capture_output=True,
+        text=True,
     )
     if r.returncode:
         return None, "gcc cannot build 32-bit programs (apt-get install gcc-multilib g++-multilib)"
