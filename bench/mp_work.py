@@ -7,6 +7,8 @@
 #                      mailer.message imported, as the board's app has them, and the settings
 #                      loaded (done at start); the session and transport modules load when a
 #                      message is sent
+#   S0 PORT            nothing sent: the bytes the loaded settings hold, measured on a second
+#                      load (the names the first one interned stay): "ok 0 BYTES 0"
 #   A1 PORT / A2 PORT PATH   W1 / W2 through the awaitable send (mailer.aclient.adeliver), a
 #                      10 ms ticker task beside it; answer "ok MS GAP TICKS": the longest gap
 #                      between two ticks (ms) during the whole send, and the ticks counted
@@ -65,6 +67,14 @@ def run(cfg, line):
     item, port = words[0], int(words[1])
     if item == "W0":
         return "ok 0 0 0"
+    if item == "S0":
+        gc.collect()
+        base = gc.mem_alloc()
+        held = once("settings", "load", sys.argv[1])
+        gc.collect()
+        n = gc.mem_alloc() - base
+        del held
+        return "ok 0 %d 0" % n
     path = words[2] if item[1] == "2" else None
     heap = Heap(words[-1] == "mem")
     cfg["smtp"]["port"] = port
