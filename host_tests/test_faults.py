@@ -179,7 +179,7 @@ c.close()
 @pytest.fixture(scope="module")
 def mpy_dir(tmp_path_factory):
     modules = ("__init__", "compat", "errors", "codes", "codec", "classify", "transport", "dial", "session")
-    modules += ("handshake",)
+    modules += ("handshake", "details")
     return mpy.compile_firmware(tmp_path_factory.mktemp("mpy"), modules)
 
 

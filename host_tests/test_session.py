@@ -1,5 +1,6 @@
 # Host tests of the SMTP session against the mocked socket layer: exact bytes on the wire.
 import base64
+import sys
 
 import pytest
 from fakeconn import FakeConn, resolved_cfg, send
@@ -566,3 +567,39 @@ def test_the_ops_copies_agree_with_the_session():
         ("aclient.py", "_CLOSE"),
     } <= seen
     assert len({session._READ, session._TLS, session._TOKEN, session._FRESH, session._CLOSE}) == 5
+
+
+@pytest.mark.parametrize(
+    "data, text",
+    [
+        (b"x" * 600, "bad reply: line too long"),
+        (b"220 ok\n", "bad reply: line not ended by CRLF"),
+        (b"ok\r\n", "bad reply: no reply code"),
+        (b"220 caf\xc3\xa9\r\n", "bad reply: not ASCII"),
+        (b"2200 ok\r\n", "bad reply: code not three digits"),
+        (b"220-a\r\n250 b\r\n", "bad reply: code changed within a reply"),
+        (b"220-a\r\n" * 51, "bad reply: reply too long"),
+    ],
+)
+def test_reply_failures_read_their_text_from_mailer_details(data, text):
+    # The texts live in mailer.details, loaded for the moment one is raised and unloaded after.
+    r = codec.ReplyReader()
+    r.feed(data)
+    with pytest.raises(MailError) as e:
+        r.pop()
+    assert (e.value.code, e.value.detail) == (COMM, text)
+    assert "mailer.details" not in sys.modules
+
+
+def test_detail_without_heap_for_its_text(monkeypatch):
+    # No heap left to load the texts (the send is failing for want of it): the code still goes
+    # out, the detail names the text's number.
+    from mailer import errors
+
+    def no_heap(*args):
+        raise MemoryError
+
+    monkeypatch.setattr(errors, "once", no_heap)
+    with pytest.raises(MailError) as e:
+        codec.command(b"MAIL", b"FROM:<a@b>\r\nRCPT")
+    assert e.value.detail == "MAIL[detail 7]"

@@ -2,7 +2,7 @@
 # RFC 5321 (SMTP), RFC 3463 (enhanced status codes). The opening's pieces (EHLO keywords, SASL)
 # are in mailer.handshake.
 from mailer.compat import const
-from mailer.errors import MailError
+from mailer.errors import MailError, detail
 
 # Device error codes (mailer.codes; README, "Device error codes").
 _COMM = const(801)  # error communicating with the SMTP server
@@ -21,6 +21,17 @@ _MAX_REPLY = const(4096)
 
 _CRLF = const(b"\r\n")
 
+# mailer.details' texts.
+_BAD = const(0)  # "bad reply: "
+_LONG = const(1)
+_NO_CRLF = const(2)
+_NO_CODE = const(3)
+_NOT_3 = const(4)
+_CHANGED = const(5)
+_TOO_LONG = const(6)
+_INJECT = const(7)  # ": CR/LF/NUL not allowed"
+_NOT_ASCII = const(16)
+
 
 def command(verb, value=None):
     if value is None:
@@ -30,7 +41,7 @@ def command(verb, value=None):
     # A CR, LF or NUL inside a command argument would let the caller inject commands.
     for bad in (b"\r", b"\n", b"\0"):
         if bad in value:
-            raise MailError(_SETTINGS, verb.decode() + ": CR/LF/NUL not allowed")
+            raise MailError(_SETTINGS, verb.decode() + detail(_INJECT))
     return verb + b" " + value + _CRLF
 
 
@@ -57,8 +68,8 @@ def enhanced(text):
     return None
 
 
-def _bad(text):
-    return MailError(_COMM, "bad reply: " + text)
+def _bad(n):
+    return MailError(_COMM, detail(_BAD) + detail(n))
 
 
 class ReplyReader:
@@ -94,30 +105,30 @@ class ReplyReader:
                 # A complete reply may leave a long unended tail behind it in the same read:
                 # refuse it now, not at the next feed, so no more than one line is ever held.
                 if len(buf) - start >= _MAX_LINE:
-                    raise _bad("line too long")
+                    raise _bad(_LONG)
                 return None
             if i + 1 - start > _MAX_LINE:
-                raise _bad("line too long")
+                raise _bad(_LONG)
             if i == start or buf[i - 1] != 13:
-                raise _bad("line not ended by CRLF")
+                raise _bad(_NO_CRLF)
             line = buf[start : i - 1]
             self.pos = i + 1
             if len(line) < 3 or not line[:3].isdigit() or line[0] not in b"2345":
-                raise _bad("no reply code")
+                raise _bad(_NO_CODE)
             for c in line:
                 if c < 32 or c > 126:
-                    raise _bad("not ASCII")
+                    raise _bad(_NOT_ASCII)
             code = int(line[:3])
             sep = line[3:4]
             if sep not in (b" ", b"-", b""):
-                raise _bad("code not three digits")
+                raise _bad(_NOT_3)
             if self.code is not None and code != self.code:
-                raise _bad("code changed within a reply")
+                raise _bad(_CHANGED)
             self.code = code
             self.lines.append(line[4:])
             self.held += len(line)
             if len(self.lines) > _MAX_LINES or self.held > _MAX_REPLY:
-                raise _bad("reply too long")
+                raise _bad(_TOO_LONG)
             if sep != b"-":
                 r = Reply(code, self.lines)
                 self.lines = []

@@ -1,6 +1,6 @@
 # MailError: how every failure the client can detect reaches its caller, as one device error code
 # (mailer.codes names them; README, "Device error codes") with a readable detail.
-from mailer.compat import const
+from mailer.compat import const, once
 
 _COMM = const(801)  # error communicating with the SMTP server: retried unless the reply is 5xx
 # Codes worth retrying whatever the reply (802 resolve, 810 POP, 843 clock, 851 memory,
@@ -19,6 +19,15 @@ def meaning(code):
     if i < 0:
         return "?"
     return TEXTS[i + 5 : TEXTS.find("\n", i + 1)]
+
+
+def detail(n):
+    """Detail text n of mailer.details, the module loaded for the call only: the texts of
+    failures stay off the heap of a send that works. "[detail n]" when there is no heap for it."""
+    try:
+        return once("details", "text", n)
+    except MemoryError:
+        return "[detail %d]" % n
 
 
 class MailError(Exception):

@@ -8,13 +8,18 @@ import hashlib
 
 from mailer.codec import command
 from mailer.compat import const
-from mailer.errors import MailError
+from mailer.errors import MailError, detail
 from mailer.session import _refused
 
 # Device error codes (mailer.codes; README, "Device error codes").
 _COMM = const(801)  # error communicating with the SMTP server
 _AUTH = const(839)  # SMTP authentication failed
 _TLS_REQUIRED = const(862)  # encryption required but not available
+
+# mailer.details' texts.
+_NOT_B64 = const(13)
+_NO_STARTTLS = const(14)
+_NO_MECH = const(15)
 
 _TLS = const(1)  # mailer.session's op: upgrade the connection
 
@@ -58,7 +63,7 @@ def unb64(data):
     try:
         return binascii.a2b_base64(data)
     except ValueError:
-        raise MailError(_COMM, "challenge is not base64") from None
+        raise MailError(_COMM, detail(_NOT_B64)) from None
 
 
 def hmac_md5(key, data):
@@ -109,7 +114,7 @@ def starttls(s):
     s.stage = "starttls"
     if b"STARTTLS" not in s.caps:
         if s.tls_mode == "required":
-            raise MailError(_TLS_REQUIRED, "server does not offer STARTTLS", retry=False)
+            raise MailError(_TLS_REQUIRED, detail(_NO_STARTTLS), retry=False)
         return None
     yield s._cmd(b"STARTTLS\r\n")
     r = yield from s._reply()
@@ -135,7 +140,7 @@ def login(s):
     s.conn.password_allowed(s.allow_plain)
     mech = choose_mechanism(s.caps.get(b"AUTH", b""), s.mechanisms)
     if mech is None:
-        raise MailError(_AUTH, "no AUTH mechanism in common", retry=False)
+        raise MailError(_AUTH, detail(_NO_MECH), retry=False)
     if mech in (b"XOAUTH2", b"OAUTHBEARER"):
         from mailer import oauth2  # only when the settings name an OAuth mechanism
 

@@ -9,10 +9,13 @@
 # Replies the session did not want become device codes in mailer.classify, imported only then.
 from mailer import codec
 from mailer.compat import const, unload
-from mailer.errors import MailError
+from mailer.errors import MailError, detail
 
 # Device error codes (mailer.codes; README, "Device error codes").
 _COMM = const(801)  # error communicating with the SMTP server
+# mailer.details' texts.
+_CLOSED = const(11)
+_UNASKED = const(12)
 
 # What a step asks of its driver (bytes: write them whole). Private consts (no names on a board's
 # heap): mailer.handshake, oauth2, https and aclient keep their own copies of the ones they use,
@@ -95,7 +98,7 @@ class Session:
         while r is None:
             data = yield _READ
             if not data:
-                raise MailError(_COMM, "connection closed by server during " + self.stage)
+                raise MailError(_COMM, detail(_CLOSED) + self.stage)
             self.reader.feed(data)
             r = self.reader.pop()
         if self.log:  # every line, as the server sent it (VERBOSE=1)
@@ -115,7 +118,7 @@ class Session:
         # asked for, and would be taken as its answer (a 250 behind the greeting, a 235 behind
         # the EHLO after TLS). Stop, and send nothing more, as the STARTTLS check does.
         if self.reader.pending():
-            raise MailError(_COMM, "reply not asked for, before " + self.stage)
+            raise MailError(_COMM, detail(_UNASKED) + self.stage)
 
     def _cmd(self, data, text=None):
         # data, to be yielded for writing, once it is known to be in step (and logged).

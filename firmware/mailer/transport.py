@@ -9,12 +9,17 @@ import sys
 import select
 
 from mailer.compat import const, left_ms, once
-from mailer.errors import MailError
+from mailer.errors import MailError, detail
 
 # Device error codes (mailer.codes; README, "Device error codes").
 _COMM = const(801)  # error communicating with the SMTP server
 _SETTINGS = const(861)  # settings invalid / bad input
 _TLS_REQUIRED = const(862)  # encryption required but not available
+
+# mailer.details' texts.
+_INJECTED = const(8)
+_DEADLINE = const(9)
+_NO_TLS = const(10)
 
 _ETIMEDOUT = const(110)  # as errno has it; classify reads it as a time-out
 
@@ -60,7 +65,7 @@ def check_unread(n):
     # STLS +OK). Sent in clear before the handshake, they would be read as if they came
     # over TLS (response injection, CVE-2021-22947 class; RFC 3207 5): stop.
     if n:
-        raise MailError(_TLS_REQUIRED, "data injected before TLS handshake", retry=False)
+        raise MailError(_TLS_REQUIRED, detail(_INJECTED), retry=False)
 
 
 class Conn:
@@ -83,7 +88,7 @@ class Conn:
         # Milliseconds this wait may take: the read time-out, within the overall deadline.
         t = min(self.timeout_ms, left_ms(self.deadline))
         if t <= 0:
-            raise MailError(_COMM, "deadline passed")
+            raise MailError(_COMM, detail(_DEADLINE))
         if self.recv:
             self.raw.settimeout(t / 1000)
         return t
@@ -143,7 +148,7 @@ class Conn:
         # The one guard of SMTP AUTH and POP3 alike: a password goes over TLS, or in clear only
         # when the settings say so (smtp.allow_plain_password).
         if not self.tls and not allow_plain:
-            raise MailError(_TLS_REQUIRED, "refusing to send the password without TLS", retry=False)
+            raise MailError(_TLS_REQUIRED, detail(_NO_TLS), retry=False)
 
     def context(self):
         """The SSLContext to upgrade with: the one made ahead (TlsConfig.ahead), taken so that a
