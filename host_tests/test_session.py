@@ -603,3 +603,48 @@ def test_detail_without_heap_for_its_text(monkeypatch):
     with pytest.raises(MailError) as e:
         codec.command(b"MAIL", b"FROM:<a@b>\r\nRCPT")
     assert e.value.detail == "MAIL[detail 7]"
+
+
+def test_every_raisers_detail_number_names_its_text():
+    # The numbers are kept by hand in each module that raises (private consts, no names on a
+    # board's heap): each must still pick the text it had when it was written out in place.
+    from mailer import errors, session, transport
+
+    assert [
+        errors.detail(n)
+        for n in (
+            codec._LONG,
+            codec._NO_CRLF,
+            codec._NO_CODE,
+            codec._NOT_ASCII,
+            codec._NOT_3,
+            codec._CHANGED,
+            codec._TOO_LONG,
+            codec._INJECT,
+            transport._INJECTED,
+            transport._DEADLINE,
+            transport._NO_TLS,
+            session._CLOSED,
+            session._UNASKED,
+            handshake._NOT_B64,
+            handshake._NO_STARTTLS,
+            handshake._NO_MECH,
+        )
+    ] == [
+        "bad reply: line too long",
+        "bad reply: line not ended by CRLF",
+        "bad reply: no reply code",
+        "bad reply: not ASCII",
+        "bad reply: code not three digits",
+        "bad reply: code changed within a reply",
+        "bad reply: reply too long",
+        ": CR/LF/NUL not allowed",
+        "data injected before TLS handshake",
+        "deadline passed",
+        "refusing to send the password without TLS",
+        "connection closed by server during ",
+        "reply not asked for, before ",
+        "challenge is not base64",
+        "server does not offer STARTTLS",
+        "no AUTH mechanism in common",
+    ]

@@ -21,16 +21,15 @@ _MAX_REPLY = const(4096)
 
 _CRLF = const(b"\r\n")
 
-# mailer.details' texts.
-_BAD = const(0)  # "bad reply: "
-_LONG = const(1)
-_NO_CRLF = const(2)
-_NO_CODE = const(3)
+# mailer.details' texts: "bad reply: ..." (0-6), then the command check's.
+_LONG = const(0)
+_NO_CRLF = const(1)
+_NO_CODE = const(2)
+_NOT_ASCII = const(3)
 _NOT_3 = const(4)
 _CHANGED = const(5)
 _TOO_LONG = const(6)
 _INJECT = const(7)  # ": CR/LF/NUL not allowed"
-_NOT_ASCII = const(16)
 
 
 def command(verb, value=None):
@@ -69,7 +68,7 @@ def enhanced(text):
 
 
 def _bad(n):
-    return MailError(_COMM, detail(_BAD) + detail(n))
+    return MailError(_COMM, detail(n))
 
 
 class ReplyReader:
