@@ -6,7 +6,7 @@
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailer import codec, handshake
+from mailer import classify, codec, handshake
 from mailer.codes import COMM
 from mailer.errors import MailError
 
@@ -91,7 +91,7 @@ def test_reply_parser_any_stream_any_chunking(data, sizes):
         assert 1 <= len(rep.lines) <= MAX_LINES
         line = rep.line()  # the text shown to the user: one ASCII line
         assert line.isprintable() and len(line) < MAX_LINE
-        codec.enhanced(rep.lines[0])
+        classify.enhanced(rep.lines[0])
     if err is None:
         # Without an error, chunking does not matter: one piece gives the same replies.
         whole, err1 = _read_all([data])

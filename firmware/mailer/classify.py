@@ -106,11 +106,21 @@ def tls_error(exc, first=False):
     return MailError(_TLS_NO_COMMON, msg)
 
 
+def enhanced(text):
+    # RFC 3463 class.subject.detail at the start of a reply's text, or None.
+    part = text.split(b" ", 1)[0]
+    bits = part.split(b".")
+    if len(bits) == 3 and part[:1] in (b"2", b"4", b"5"):
+        for b in bits:
+            if not b or not b.isdigit() or len(b) > 3:
+                return None
+        return part.decode()
+    return None
+
+
 def reply_error(stage, reply):
     # A reply the session did not want, at `stage` ("greeting", "ehlo", "starttls", "auth",
     # "mail", "rcpt", "data", "final"). 4xx is temporary (RFC 5321 4.2.1): retry.
-    from mailer.codec import enhanced  # loaded already: the session's
-
     code = reply.code
     line = reply.line()
     ext = enhanced(reply.lines[0] if reply.lines else b"") or ""

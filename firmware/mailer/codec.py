@@ -55,18 +55,6 @@ class Reply:
         return ("%d %s" % (self.code, text.decode())).rstrip()
 
 
-def enhanced(text):
-    # RFC 3463 class.subject.detail at the start of a reply's text, or None.
-    part = text.split(b" ", 1)[0]
-    bits = part.split(b".")
-    if len(bits) == 3 and part[:1] in (b"2", b"4", b"5"):
-        for b in bits:
-            if not b or not b.isdigit() or len(b) > 3:
-                return None
-        return part.decode()
-    return None
-
-
 def _bad(n):
     return MailError(_COMM, detail(n))
 

@@ -12,8 +12,7 @@
 # here blocks: LED and NeoPixel patterns are a function of the time since they started, so
 # whoever calls tick() (a machine.Timer set up by board.py, and the app's loop) may call it
 # late or often without changing the pattern.
-from mailer.codec import enhanced
-from mailer.compat import const, ticks_add, ticks_diff, ticks_ms
+from mailer.compat import const, once, ticks_add, ticks_diff, ticks_ms
 from mailer.errors import meaning
 
 # LED / NeoPixel timings in ms (the README's error table shows them): each blink is BLINK_ON
@@ -142,7 +141,7 @@ def reply_codes(reply):
     as the codec reads it from a reply line."""
     if not reply or not reply[:3].isdigit():
         return ""
-    enh = enhanced(reply[4:].encode())
+    enh = once("classify", "enhanced", reply[4:].encode())  # a failure's own code: not on an idle heap
     return reply[:3] + " " + enh if enh else reply[:3]
 
 

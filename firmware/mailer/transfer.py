@@ -20,7 +20,6 @@ def send_many(s, items, outs):
     # come back in order (its final reply, then the group's): one round trip per message.
     # _transaction and _final take their own message's refusals (_own), not a wrapper step
     # around them: one generator fewer on the heap at each level.
-    pipe = b"PIPELINING" in s.caps
     end = None  # (end of data not yet written, refused) of the message awaiting its final reply
     try:
         for env in items:
@@ -35,23 +34,8 @@ def send_many(s, items, outs):
                 outs.append(cmds)
                 continue
             s.open_tx = True
-            if pipe:
-                group = s._cmd(b"".join(cmds))
-                yield end[0] + group if end else group
-                if end:
-                    outs.append((yield from _final(s, b"", end[1])))
-                    end = None
-                    s.stage = "mail"
-                replies = []
-                for _ in cmds:
-                    replies.append((yield from s._reply()))
-            else:
-                replies = []
-                for c in cmds:
-                    yield s._cmd(c)
-                    replies.append((yield from s._reply()))
-                    if c[:4] == b"MAIL" and replies[-1].code != 250:
-                        break
+            replies = yield from _group(s, cmds, end, outs)
+            end = None
             end = yield from _transaction(s, cmds, replies, env)
             # The message's spent chunk generators keep their last locals (the body's tail):
             # not kept through the final reply, the peak of the send's heap.
@@ -59,13 +43,35 @@ def send_many(s, items, outs):
             if isinstance(end, MailError):
                 outs.append(end)
                 end = None
-            elif not pipe:
+            elif b"PIPELINING" not in s.caps:
                 outs.append((yield from _final(s, *end)))
                 end = None
         if end:
             outs.append((yield from _final(s, *end)))
     finally:
         unload("transfer")  # Session.send_many imported it for this step only
+
+
+def _group(s, cmds, end, outs):
+    # The envelope's commands written and their replies read (a list). With PIPELINING, in
+    # one write behind the end of data of the message before (end), whose final reply comes
+    # first (RFC 2920 3.1); without, one at a time, stopping at a refused MAIL.
+    replies = []
+    if b"PIPELINING" in s.caps:
+        group = s._cmd(b"".join(cmds))
+        yield end[0] + group if end else group
+        if end:
+            outs.append((yield from _final(s, b"", end[1])))
+            s.stage = "mail"
+        for _ in cmds:
+            replies.append((yield from s._reply()))
+    else:
+        for c in cmds:
+            yield s._cmd(c)
+            replies.append((yield from s._reply()))
+            if c[:4] == b"MAIL" and replies[-1].code != 250:
+                break
+    return replies
 
 
 def _own(s, e):
@@ -110,26 +116,13 @@ def _transaction(s, cmds, replies, env):
     # Checks the envelope's replies and sends the body; returns (its last piece with the
     # end-of-data line, not yet written, refused recipients).
     try:
-        recipients = env[1]
-        if cmds[0] == b"RSET\r\n":
-            cmds, replies = cmds[1:], replies[1:]
-        if replies[0].code != 250:
-            raise _refused("mail", replies[0])
-        refused = []
-        for rcpt, r in zip(recipients, replies[1:-1]):
-            if r.code not in (250, 251):
-                refused.append((rcpt, r.line()))
-        data = replies[-1] if len(replies) == len(cmds) else None
-        if len(refused) == len(recipients):
+        refused, data, err = _checked(cmds, replies, env[1])
+        if err:
             if data is not None and data.code == 354:
                 yield s._cmd(b".\r\n")  # RFC 2920 3.1: end the data nobody will receive
                 yield from s._reply()
                 s.open_tx = False
-            # A 4xx among them makes the whole message worth trying again (nobody got it yet).
-            temporary = [r for r in replies[1:-1] if r.code < 500]
-            raise _refused("rcpt", temporary[0] if temporary else replies[1])
-        if data is None or data.code != 354:
-            raise _refused("data", data or replies[-1])
+            raise err
         s.stage = "body"
         s._in_step()  # a reply already here would be taken for the final one
         bol = True  # the next chunk starts a line
@@ -147,6 +140,27 @@ def _transaction(s, cmds, replies, env):
         return b".\r\n" if bol else b"\r\n.\r\n", refused
     except MailError as e:
         return _own(s, e)
+
+
+def _checked(cmds, replies, recipients):
+    # The envelope's replies: (refused recipients, the DATA reply or None, the refusal of them
+    # all or None). Raises the refusal of the MAIL or of the DATA.
+    if cmds[0] == b"RSET\r\n":
+        cmds, replies = cmds[1:], replies[1:]
+    if replies[0].code != 250:
+        raise _refused("mail", replies[0])
+    refused = []
+    for rcpt, r in zip(recipients, replies[1:-1]):
+        if r.code not in (250, 251):
+            refused.append((rcpt, r.line()))
+    data = replies[-1] if len(replies) == len(cmds) else None
+    if len(refused) == len(recipients):
+        # A 4xx among them makes the whole message worth trying again (nobody got it yet).
+        temporary = [r for r in replies[1:-1] if r.code < 500]
+        return refused, data, _refused("rcpt", temporary[0] if temporary else replies[1])
+    if data is None or data.code != 354:
+        raise _refused("data", data or replies[-1])
+    return refused, data, None
 
 
 def _final(s, end, refused):
