@@ -90,44 +90,45 @@ class Message:
             cte = b"8bit"
         else:
             cte = b"quoted-printable"
-        text = b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: " + cte
+        text = (b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: ", cte, b"\r\n\r\n")
+        # The headers go as the pieces they are made of, not joined: sizing then copies
+        # nothing, and a message with attachments sends them as they are (_joined) where one
+        # copy of its multipart header (about 190 bytes) was what failed first near the edge
+        # of the heap (32-bit W2); a short message joins them anyway.
         if not self.attachments:
-            yield text + b"\r\n\r\n"
-            yield from self._body_lines(cte)
+            yield from text
+            yield from self._body_lines(cte, buf)
             return
         delim = b"\r\n--" + self.boundary.encode()
-        yield (
-            b'Content-Type: multipart/mixed; boundary="'
-            + delim[4:]
-            + b'"\r\n\r\n'
-            + delim[2:]
-            + b"\r\n"
-            + text
-            + b"\r\n\r\n"
-        )
-        yield from self._body_lines(cte)
+        yield from (b'Content-Type: multipart/mixed; boundary="', delim[4:], b'"\r\n\r\n', delim[2:], b"\r\n")
+        yield from text
+        yield from self._body_lines(cte, buf)
         for a in self.attachments:
             # The CRLF before a delimiter belongs to it (RFC 2046 5.1.1): body and base64
             # both end with CRLF, so each part's content ends cleanly.
-            yield delim + b"\r\n" + a.head + b"\r\n"
+            yield from (delim, b"\r\n", a.head, b"\r\n")
             if buf is False:
                 yield a.encoded_size()
             else:
                 yield from a.encoded(buf)
-        yield delim + b"--\r\n"
+        yield delim
+        yield b"--\r\n"
 
-    def _body_lines(self, mode):
+    def _body_lines(self, mode, buf):
         # Quoted-printable (a body that cannot go as it is, or 8-bit text to a server without
         # 8BITMIME) is mailer.qp's, loaded for such a body only: a plain text body, most of a
-        # board's mail, never puts that code on the heap.
+        # board's mail, never puts that code on the heap. buf False: sizing (_parts).
         qp = None
         if mode == b"quoted-printable":
             from mailer.qp import encode_line as qp
         body, pos = self.body, 0
         while pos < len(body):
             end = body.find(b"\n", pos)
-            line = body[pos:end]
+            if qp:
+                yield qp(body[pos:end])
+            else:
+                yield end - pos + 2 if buf is False else body[pos:end] + b"\r\n"
             pos = end + 1
-            yield qp(line) if qp else line + b"\r\n"
         if qp:
             unload("qp")
+
