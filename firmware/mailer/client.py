@@ -5,7 +5,7 @@
 # The session, the transport and the codec are imported by session(), when a send starts, and
 # the settings are resolved by mailer.resolve, loaded for that moment only: an idle board keeps
 # that heap for its own program.
-from mailer.compat import const, deadline, once
+from mailer.compat import const, once
 from mailer.errors import MailError
 
 # Device error codes (mailer.codes; README, "Device error codes").
@@ -65,52 +65,8 @@ class Client:
 
     def prepare(self, log=None, messages=()):
         """(deadline (compat.deadline), transport.TlsConfig, buffer) of a new send of messages, POP
-        before SMTP done first when set: what a connection is made with, blocking (session()) or
-        asyncio (mailer.aclient). buffer: the attachments' (Attachment.buffer()), or None."""
-        import gc
-
-        # The modules below load into a heap swept clean: less fragmentation (on the 32-bit port
-        # one message then needs 2 KiB less heap, a 1 MiB attachment 4 KiB less).
-        gc.collect()
-        # The attachments' buffer (624 bytes, for every message of the send in turn) is made
-        # first, while there are holes big enough for it: made when the body starts, in a heap
-        # the handshake has broken up, it was what failed first (32-bit: -2 KiB).
-        buf = None
-        for m in messages:
-            if m.attachments:
-                buf = m.attachments[0].buffer()
-                break
-        # Then the TLS context (TlsConfig.ahead), the send's largest piece, while a hole big
-        # enough for it is still there (32-bit W1 -0.5 KiB), and the session's module, before
-        # the connect loads mailer.dial: the modules that stay for the whole send go in low, next
-        # to each other, and the one-time code above them leaves a hole the size of its own when
-        # it goes (32-bit W1 -1 KiB).
-        from mailer import transport
-
-        tls_cfg = transport.TlsConfig(*self.tls_args)
-        tls_cfg.ahead(self.tls == "implicit")
-        from mailer import session  # noqa: F401
-
-        end = deadline(self.deadline_ms)
-        # POP and OAuth by module and long names (a text over 10 characters is not interned): a
-        # send that uses neither puts none of their names on the heap.
-        if self.pop:
-            once("pop3", "pop_before_smtp", self.pop, self.timeout_ms, end, tls_cfg, self.allow_plain, log)
-        if self.oauth and not self.tokens:
-            from mailer import oauth2
-
-            self.tokens = oauth2.TokenSource(
-                self.oauth[0],
-                transport.TlsConfig(*self.oauth[1]),
-                self.timeout_ms,
-                self.deadline_ms,
-                self.settings_path,
-                log,
-                (self.host, self.port),  # server
-            )
-        if self.tokens:
-            self.tokens.log = log
-        return end, tls_cfg, buf
+        before SMTP done first when set (mailer.resolve, loaded for the moment)."""
+        return once("resolve", "prepare", self, log, messages)
 
     def on(self, conn, log=None, buf=None):
         """A Session with these settings on conn (transport.Conn or aconn.AConn), not opened;

@@ -131,4 +131,3 @@ class Message:
             pos = end + 1
         if qp:
             unload("qp")
-
