@@ -58,7 +58,7 @@ class StreamOnly:
 def pair():
     a, b = socket.socketpair()
     conn = Conn(a, "mx", 300, deadline(5000), TlsConfig("off"))
-    # As Conn._wrap leaves a TLS socket without recv(): non-blocking, read and write only.
+    # As mailer.upgrade leaves a TLS socket without recv(): non-blocking, read and write only.
     conn.sock = StreamOnly(a)
     conn.recv = None
     conn.sock.setblocking(False)

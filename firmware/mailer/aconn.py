@@ -2,8 +2,9 @@
 # password_allowed, .tls, .host) with read, write and starttls awaitable, so that other tasks
 # run while a send waits for the network. Imported only by mailer.aclient: the blocking path
 # never loads asyncio. The SSLContext and the pin (mailer.tlsctx), the connect verdicts
-# (mailer.dial) and the injection check (mailer.transport) are the blocking path's own; failures
-# map to the same device codes (mailer.classify).
+# (mailer.dial), the context to upgrade with (mailer.upgrade) and the injection check
+# (mailer.transport) are the blocking path's own; failures map to the same device codes
+# (mailer.classify).
 # Every wait is bounded by min(per-read time-out, what the overall deadline leaves).
 #   MicroPython: asyncio.Stream on the non-blocking socket; TLS (STARTTLS and implicit) wraps
 #   that socket in place with do_handshake_on_connect=False, and the handshake runs inside the
@@ -13,7 +14,7 @@ import asyncio
 import errno
 import select
 
-from mailer import dial, tlsctx, transport
+from mailer import dial, tlsctx, transport, upgrade
 from mailer import compat
 from mailer.compat import const, left_ms
 from mailer.errors import MailError
@@ -98,7 +99,7 @@ class AConn(transport.Conn):
 
     async def starttls(self, unread=0):
         transport.check_unread(unread + self._buffered())
-        ctx = self.context()
+        ctx = upgrade.context(self)
         if _MP:
             try:
                 self.sock = ctx.wrap_socket(self.sock, server_hostname=self.host, do_handshake_on_connect=False)

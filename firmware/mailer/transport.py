@@ -1,14 +1,12 @@
 # Network edge: TCP and TLS on MicroPython 1.23 or later (its `tls` module, used directly as
 # micropython-lib's requests does) and on CPython (`ssl`, for the host tests). Every wait is
 # bounded by the per-read time-out and by the send's overall deadline. Opening a connection
-# (the lookup, the connect: mailer.dial) and making the TLS context (mailer.tlsctx) are
-# one-time code, loaded for that moment only; what stays is the connection a session reads,
-# writes and upgrades to TLS.
-import sys
-
+# (the lookup, the connect: mailer.dial), making the TLS context (mailer.tlsctx) and the
+# upgrade to TLS (mailer.upgrade) are one-time code, loaded for that moment only; what stays
+# is the connection a session reads and writes.
 import select
 
-from mailer.compat import const, left_ms, once
+from mailer.compat import const, left_ms, once, unload
 from mailer.errors import MailError, detail
 
 # Device error codes (mailer.codes; README, "Device error codes").
@@ -94,7 +92,7 @@ class Conn:
         return t
 
     def _ready(self, mode):
-        # A TLS socket without recv() is non-blocking (see _wrap): wait until it is ready.
+        # A TLS socket without recv() is non-blocking (mailer.upgrade): wait until it is ready.
         p = select.poll()
         p.register(self.sock, mode)
         if not p.poll(self._arm()):
@@ -150,46 +148,18 @@ class Conn:
         if not self.tls and not allow_plain:
             raise MailError(_TLS_REQUIRED, detail(_NO_TLS), retry=False)
 
-    def context(self):
-        """The SSLContext to upgrade with: the one made ahead (TlsConfig.ahead), taken so that a
-        long-lived TlsConfig does not keep it, or one made now, into the session's fragmented
-        heap (where it could not be made ahead). Shared with mailer.aconn."""
-        cfg = self.tls_cfg
-        ctx, cfg.ctx = cfg.ctx, None
-        ctx = ctx or once("tlsctx", "context", cfg)
-        if cfg.verify != "ca" and sys.implementation.name == "micropython":
-            # The TLS socket has no getpeercert(): keep the certificate as it goes by.
-            ctx.verify_callback = self.keep_leaf
-        return ctx
-
     def starttls(self, n=0):
-        """Upgrade to TLS in place: the injection check (n: bytes read past the go-ahead), the
-        handshake, the pin (mailer.tlsctx loaded again for it)."""
-        check_unread(n)
-        self._wrap(self.context())
-        if self.tls_cfg.pin:
-            once("tlsctx", "check_pin", self.tls_cfg, self.leaf)
+        """Upgrade to TLS in place (mailer.upgrade, loaded for the moment; n: bytes read past
+        the go-ahead)."""
+        # Imported and unloaded here, not through compat.once: at this moment the TLS socket
+        # (284 bytes in one piece) must find a hole, and once()'s own pieces took one (32-bit W1
+        # +0.5 KiB). mailer.aconn keeps its own reference to the module.
+        from mailer import upgrade
 
-    def _wrap(self, ctx):
-        self._arm()
         try:
-            self.sock = ctx.wrap_socket(self.raw, server_hostname=self.host)
-        except (OSError, ValueError) as e:
-            raise _error(e, "tls") from None
-        # recv() returns what has arrived, where read(n) may wait for all n. MicroPython's TLS
-        # socket has recv() and sendall() only when built with DTLS (as the Unix port is);
-        # without them its read() and write() are the stream ones.
-        self.recv = getattr(self.sock, "recv", None)
-        if not self.recv:
-            # A build without DTLS has only the stream read(n), which waits for all n bytes
-            # (a reply is shorter): non-blocking, it gives what has arrived, and every wait is
-            # a poll bounded by the time-out and the deadline.
-            self.sock.setblocking(False)
-        if sys.implementation.name != "micropython":
-            # CPython's wrap_socket detaches the plain socket: time-outs go on the TLS one.
-            self.raw = self.sock
-            self.leaf = self.sock.getpeercert(True)
-        self.tls = self.fresh = True
+            upgrade.upgrade(self, n)
+        finally:
+            unload("upgrade")
 
     def close(self):
         try:
