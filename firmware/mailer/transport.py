@@ -151,9 +151,13 @@ class Conn:
     def starttls(self, n=0):
         """Upgrade to TLS in place (mailer.upgrade, loaded for the moment; n: bytes read past
         the go-ahead)."""
-        # Imported and unloaded here, not through compat.once: at this moment the TLS socket
-        # (284 bytes in one piece) must find a hole, and once()'s own pieces took one (32-bit W1
-        # +0.5 KiB). mailer.aconn keeps its own reference to the module.
+        # Loaded into a heap swept clean, as the handshake's and the transactions' code are, and
+        # imported and unloaded here, not through compat.once: at this moment the TLS socket
+        # (284 bytes in one piece) must find a hole (32-bit W1: -0.25 KiB for the sweep, +0.5
+        # through once(), whose own pieces take one). mailer.aconn keeps its own reference.
+        import gc
+
+        gc.collect()
         from mailer import upgrade
 
         try:
