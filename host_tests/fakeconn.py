@@ -1,7 +1,8 @@
 # The mocked socket layer for host tests: scripted server bytes in, client bytes recorded.
 from mailer.codes import COMM
 from mailer.errors import MailError
-from mailer.transport import Conn, check_unread
+from mailer.transport import Conn
+from mailer.upgrade import check_unread
 
 
 class FakeConn(Conn):

@@ -608,7 +608,7 @@ def test_detail_without_heap_for_its_text(monkeypatch):
 def test_every_raisers_detail_number_names_its_text():
     # The numbers are kept by hand in each module that raises (private consts, no names on a
     # board's heap): each must still pick the text it had when it was written out in place.
-    from mailer import errors, session, transport
+    from mailer import errors, session, transport, upgrade
 
     assert [
         errors.detail(n)
@@ -621,7 +621,7 @@ def test_every_raisers_detail_number_names_its_text():
             codec._CHANGED,
             codec._TOO_LONG,
             codec._INJECT,
-            transport._INJECTED,
+            upgrade._INJECTED,
             transport._DEADLINE,
             transport._NO_TLS,
             session._CLOSED,

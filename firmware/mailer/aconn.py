@@ -98,7 +98,7 @@ class AConn(transport.Conn):
         return len(getattr(self.reader, "_buffer", b""))
 
     async def starttls(self, unread=0):
-        transport.check_unread(unread + self._buffered())
+        upgrade.check_unread(unread + self._buffered())
         ctx = upgrade.context(self)
         if _MP:
             try:

@@ -13,9 +13,11 @@ _AUTH = const(839)  # SMTP authentication failed
 _TLS_NO_COMMON = const(841)  # no encryption method in common
 _TLS_CLIENT_CERT = const(842)  # server asked for a client certificate
 _MEMORY = const(851)  # not enough memory
+_SETTINGS = const(861)  # settings invalid / bad input
 _TLS_REQUIRED = const(862)  # encryption required but not available
 _CERT = const(863)  # server certificate rejected
 _TOO_LARGE = const(864)  # message too large
+_OAUTH = const(866)  # OAuth token refused (the refresh grant)
 _INTERNAL = const(869)  # internal error
 
 # Words in TLS error texts (Mbed TLS names and messages, OpenSSL reasons), lower case.
@@ -150,3 +152,13 @@ def exception(exc, stage):
     if isinstance(exc, OSError):
         return network_error(exc, stage)
     return MailError(_INTERNAL, "%s during %s: %r" % (type(exc).__name__, stage, exc))
+
+
+def in_step(e):
+    # Whether, after failure e (a MailError this module made or passed on), the server is still
+    # in step with us (it answered, or nothing was sent yet): then mailer.client's QUIT ends the
+    # session as RFC 5321 4.1.1.10 asks; after a network or TLS failure, or bytes injected
+    # before TLS, the connection is only closed.
+    if e.reply is not None:
+        return e.reply[:3] != "421"  # a 421 closes the channel (RFC 5321 3.8)
+    return e.code in (_SETTINGS, _TOO_LARGE, _AUTH, _TLS_REQUIRED, _OAUTH) and "injected" not in e.detail

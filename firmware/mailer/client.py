@@ -10,12 +10,7 @@ from mailer.errors import MailError
 
 # Device error codes (mailer.codes; README, "Device error codes").
 _COMM = const(801)  # error communicating with the SMTP server
-_AUTH = const(839)  # SMTP authentication failed
 _MEMORY = const(851)  # not enough memory
-_SETTINGS = const(861)  # settings invalid / bad input
-_TLS_REQUIRED = const(862)  # encryption required but not available
-_TOO_LARGE = const(864)  # message too large
-_OAUTH = const(866)  # OAuth token refused (the refresh grant)
 
 
 class Result:
@@ -108,8 +103,10 @@ class Client:
         except Exception as e:  # every failure becomes a code; nothing escapes a send
             err = _error(e, s.stage)
             # Within a body a QUIT would be taken for message text: only close, and the server
-            # drops the unfinished message (no end of data came).
-            yield from s.quit(_in_step(err) and s.stage != "body")
+            # drops the unfinished message (no end of data came). Whether the server is still in
+            # step is classify's question (loaded for err already), but not for #851: there may
+            # be no heap for it, and after running out the session is not trusted to be in step.
+            yield from s.quit(err.code != _MEMORY and s.stage != "body" and once("classify", "in_step", err))
             return _failed(messages, outs, err)
 
 
@@ -123,15 +120,6 @@ def _failed(messages, outs, error):
         else:
             results.append(Result(msg.message_id, None, *out))
     return results + [Result(m.message_id, error=error) for m in messages[len(outs) :]]
-
-
-def _in_step(e):
-    # After this failure the server is still in step with us (it answered, or nothing was
-    # sent yet), so QUIT ends the session as RFC 5321 4.1.1.10 asks; after a network or TLS
-    # failure, or bytes injected before TLS, the connection is only closed.
-    if e.reply is not None:
-        return e.reply[:3] != "421"  # a 421 closes the channel (RFC 5321 3.8)
-    return e.code in (_SETTINGS, _TOO_LARGE, _AUTH, _TLS_REQUIRED, _OAUTH) and "injected" not in e.detail
 
 
 def _error(e, stage):

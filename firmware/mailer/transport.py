@@ -15,7 +15,6 @@ _SETTINGS = const(861)  # settings invalid / bad input
 _TLS_REQUIRED = const(862)  # encryption required but not available
 
 # mailer.details' texts.
-_INJECTED = const(8)
 _DEADLINE = const(9)
 _NO_TLS = const(10)
 
@@ -56,14 +55,6 @@ def _error(e, step):
     from mailer import classify  # only on a failure: not on the heap of a good send
 
     return classify.tls_error(e) if step == "tls" else classify.network_error(e, step)
-
-
-def check_unread(n):
-    # n: bytes the protocol's reader holds past the server's go-ahead (STARTTLS 220,
-    # STLS +OK). Sent in clear before the handshake, they would be read as if they came
-    # over TLS (response injection, CVE-2021-22947 class; RFC 3207 5): stop.
-    if n:
-        raise MailError(_TLS_REQUIRED, detail(_INJECTED), retry=False)
 
 
 class Conn:
