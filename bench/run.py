@@ -9,7 +9,7 @@
 # two clients alternating, then their median. Round trips: the same run through bench/proxy.py
 # (each direction delayed by --delay-ms), (time through proxy - time without) / (2 * delay).
 # Heap (mailer only, firmware loaded from .mpy): the smallest `-X heapsize` for idle, W1 and W2
-# (bench/memory.py: every size from it up to 4 KiB more works), on the 64-bit port and on the
+# (bench/memory.py: every size from it up to 4 KiB more works, in 3 runs each), on the 64-bit port and on the
 # 32-bit one (pointers 4 bytes, as on an ESP32), W1 also with the firmware
 # frozen into a 32-bit binary (tools/mpbuild.frozen_mp32); the peak live GC heap sampled during
 # W2 with 1 KiB vs 1 MiB attachments; and what each module's import takes.
@@ -78,9 +78,10 @@ class Worker:
 
 
 def heap_figures(binary, lib, settings, lines):
-    """{name: smallest heap in bytes, or None when it fails even at 256 KiB}."""
+    """{name: smallest heap in bytes, or None when it fails even at 256 KiB}: a size counts as
+    working when each of memory.RUNS runs at it works (memory.works)."""
     return {
-        name: memory.smallest_heap(lambda h, line=line: memory.run_once(binary, lib, settings, line, h)[0])
+        name: memory.smallest_heap(lambda h, line=line: memory.works(binary, lib, settings, line, h))
         for name, line in lines.items()
     }
 
@@ -350,7 +351,10 @@ def report(a, times, trips, heap, sizes, tls, rtt, ticker):
     print("%-34s %12s %12s %8s" % ("figure", "mailer", "smtplib", "ratio"))
     for row in rows:
         print("%-34s %12s %12s %8s" % row)
-    print("\nGC heap (firmware from .mpy unless frozen; smallest: every size up to 4 KiB more works)")
+    print(
+        "\nGC heap (firmware from .mpy unless frozen; smallest: every size up to 4 KiB more works, %d runs each)"
+        % memory.RUNS
+    )
     print("%-34s %12s %12s %8s" % ("figure", "64-bit", "32-bit", "target"))
     for row in heap_rows:
         print("%-34s %12s %12s %8s" % row)
