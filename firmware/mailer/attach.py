@@ -64,28 +64,10 @@ class Attachment:
             pos = 0
             while True:
                 out = buf if buf is not None else bytearray(_OUT)
-                if f:
-                    src = memoryview(out)[_OUT - _READ :]
-                    n = 0
-                    while n < _READ:  # a short read must not put base64 padding mid-file
-                        got = f.readinto(src[n:])
-                        if not got:
-                            break
-                        n += got
-                else:
-                    src = memoryview(self.data)[pos : pos + _READ]
-                    n = len(src)
-                    pos += n
-                if not n:
+                j = _encode(out, f, self.data, pos)
+                pos += _READ
+                if not j:
                     return
-                j = 0
-                for i in range(0, n, _B64_IN):
-                    line = b2a_base64(src[i : min(i + _B64_IN, n)])  # ends with "\n": made "\r\n" in place
-                    k = len(line)
-                    out[j : j + k] = line
-                    out[j + k - 1] = 13
-                    out[j + k] = 10
-                    j += k + 1
                 if j == _OUT:
                     yield out
                 else:
@@ -99,3 +81,32 @@ class Attachment:
     def buffer():
         # A send's one buffer for encoded(), shared by every attachment of its messages in turn.
         return bytearray(_OUT)
+
+
+def _encode(out, f, data, pos):
+    # The next (up to) 456 octets of an attachment, its file f or else data from pos, base64-
+    # encoded into out in lines of 76 characters and CRLF; returns the octets written (0: the
+    # end). A function of its own, not the generator's body: the generator, made as its part
+    # begins, then holds fewer locals (a piece of 132 bytes, what failed first near the edge of
+    # the heap, 32-bit W2), and this frame is freed at each return (or, short of heap, on the
+    # stack: MicroPython falls back to it).
+    if f:
+        src = memoryview(out)[_OUT - _READ :]
+        n = 0
+        while n < _READ:  # a short read must not put base64 padding mid-file
+            got = f.readinto(src[n:])
+            if not got:
+                break
+            n += got
+    else:
+        src = memoryview(data)[pos : pos + _READ]
+        n = len(src)
+    j = 0
+    for i in range(0, n, _B64_IN):
+        line = b2a_base64(src[i : min(i + _B64_IN, n)])  # ends with "\n": made "\r\n" in place
+        k = len(line)
+        out[j : j + k] = line
+        out[j + k - 1] = 13
+        out[j + k] = 10
+        j += k + 1
+    return j

@@ -54,15 +54,16 @@ class Message:
         # Attachment.buffer(): a chunk may then be that buffer, as it is only until the next
         # one is taken), or None: each chunk a buffer of its own.
         self.check_addresses(smtputf8)
-        return self._joined(eightbit, buf)
-
-    def _joined(self, eightbit, buf):
         if self.attachments:
             # Part by part: the headers and the text before an attachment are short, and each
             # attachment chunk is a full buffer already. Joining the first ones (600-odd bytes
-            # in one piece, just as the body starts) was what failed first (32-bit W2 -3 KiB).
-            yield from self._parts(eightbit, buf)
-            return
+            # in one piece, just as the body starts) was what failed first (32-bit W2 -3 KiB);
+            # the parts' own generator, with no other around it (one piece fewer on the heap).
+            return self._parts(eightbit, buf)
+        return self._joined(eightbit, buf)
+
+    def _joined(self, eightbit, buf):
+        # A text-only message's parts, joined into chunks of at least _CHUNK octets.
         pend, n = [], 0
         for p in self._parts(eightbit, buf):
             pend.append(p)
