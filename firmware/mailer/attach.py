@@ -59,20 +59,45 @@ class Attachment:
         # is written. One buffer, not a read buffer beside it: 456 bytes less for the whole send.
         # The last, shorter chunk goes a line at a time, as new bytes: after a large file, one copy
         # of it all (up to 546 bytes) was what failed first near the edge of the heap.
+        # Few locals (the generator is made as its part begins, when the heap is fullest, and
+        # each local is 4 bytes of it on a board: 112 bytes in all, where 132 was what failed
+        # first near the edge, 32-bit W2): the read count and the lines' input are one memoryview
+        # taken down line by line, and the write position counts the read.
         f = None if self.data is not None else open(self.path, "rb")
         try:
             pos = 0
             while True:
                 out = buf if buf is not None else bytearray(_OUT)
-                j = _encode(out, f, self.data, pos)
-                pos += _READ
-                if not j:
+                if f:
+                    src = memoryview(out)[_OUT - _READ :]
+                    n = 0
+                    while n < _READ:  # a short read must not put base64 padding mid-file
+                        j = f.readinto(src[n:])
+                        if not j:
+                            break
+                        n += j
+                    src = src[:n]
+                else:
+                    src = memoryview(self.data)[pos : pos + _READ]
+                    pos += len(src)
+                if not src:
                     return
+                j = 0
+                while src:
+                    line = b2a_base64(src[:_B64_IN])  # ends with "\n": made "\r\n" in place
+                    src = src[_B64_IN:]
+                    out[j : j + len(line)] = line
+                    j += len(line)
+                    out[j - 1] = 13
+                    out[j] = 10
+                    j += 1
                 if j == _OUT:
                     yield out
                 else:
-                    for k in range(0, j, _LINE):
-                        yield bytes(memoryview(out)[k : min(k + _LINE, j)])
+                    n = 0
+                    while n < j:
+                        yield bytes(memoryview(out)[n : min(n + _LINE, j)])
+                        n += _LINE
         finally:
             if f:
                 f.close()
@@ -81,32 +106,3 @@ class Attachment:
     def buffer():
         # A send's one buffer for encoded(), shared by every attachment of its messages in turn.
         return bytearray(_OUT)
-
-
-def _encode(out, f, data, pos):
-    # The next (up to) 456 octets of an attachment, its file f or else data from pos, base64-
-    # encoded into out in lines of 76 characters and CRLF; returns the octets written (0: the
-    # end). A function of its own, not the generator's body: the generator, made as its part
-    # begins, then holds fewer locals (a piece of 132 bytes, what failed first near the edge of
-    # the heap, 32-bit W2), and this frame is freed at each return (or, short of heap, on the
-    # stack: MicroPython falls back to it).
-    if f:
-        src = memoryview(out)[_OUT - _READ :]
-        n = 0
-        while n < _READ:  # a short read must not put base64 padding mid-file
-            got = f.readinto(src[n:])
-            if not got:
-                break
-            n += got
-    else:
-        src = memoryview(data)[pos : pos + _READ]
-        n = len(src)
-    j = 0
-    for i in range(0, n, _B64_IN):
-        line = b2a_base64(src[i : min(i + _B64_IN, n)])  # ends with "\n": made "\r\n" in place
-        k = len(line)
-        out[j : j + k] = line
-        out[j + k - 1] = 13
-        out[j + k] = 10
-        j += k + 1
-    return j
