@@ -605,10 +605,26 @@ def test_detail_without_heap_for_its_text(monkeypatch):
     assert e.value.detail == "MAIL[detail 7]"
 
 
+def test_injection_without_heap_for_the_texts_is_still_not_in_step(monkeypatch):
+    # The check for bytes injected before TLS keeps its own text (mailer.upgrade, one-time
+    # code): with no heap for mailer.details it must still read as an injection, or the
+    # failure would seem in step and a QUIT would go out in clear to the server that injected.
+    from mailer import classify, errors, upgrade
+
+    def no_heap(*args):
+        raise MemoryError
+
+    monkeypatch.setattr(errors, "once", no_heap)
+    with pytest.raises(MailError) as e:
+        upgrade.check_unread(12)
+    assert (e.value.code, e.value.detail) == (TLS_REQUIRED, "data injected before TLS handshake")
+    assert classify.in_step(e.value) is False
+
+
 def test_every_raisers_detail_number_names_its_text():
     # The numbers are kept by hand in each module that raises (private consts, no names on a
     # board's heap): each must still pick the text it had when it was written out in place.
-    from mailer import errors, session, transport, upgrade
+    from mailer import errors, session, transport
 
     assert [
         errors.detail(n)
@@ -621,7 +637,6 @@ def test_every_raisers_detail_number_names_its_text():
             codec._CHANGED,
             codec._TOO_LONG,
             codec._INJECT,
-            upgrade._INJECTED,
             transport._DEADLINE,
             transport._NO_TLS,
             session._CLOSED,
@@ -639,7 +654,6 @@ def test_every_raisers_detail_number_names_its_text():
         "bad reply: code changed within a reply",
         "bad reply: reply too long",
         ": CR/LF/NUL not allowed",
-        "data injected before TLS handshake",
         "deadline passed",
         "refusing to send the password without TLS",
         "connection closed by server during ",

@@ -61,8 +61,8 @@ class Attachment:
         # of it all (up to 546 bytes) was what failed first near the edge of the heap.
         # Few locals (the generator is made as its part begins, when the heap is fullest, and
         # each local is 4 bytes of it on a board: 112 bytes in all, where 132 was what failed
-        # first near the edge, 32-bit W2): the read count and the lines' input are one memoryview
-        # taken down line by line, and the write position counts the read.
+        # first near the edge, 32-bit W2): the lines' input is one memoryview taken down line by
+        # line (no index of its own), and j, the write position, holds each read's count first.
         f = None if self.data is not None else open(self.path, "rb")
         try:
             pos = 0

@@ -1,6 +1,6 @@
 # SMTP wire codec: pure functions and small state machines, bytes in and bytes out, no I/O.
-# RFC 5321 (SMTP), RFC 3463 (enhanced status codes). The opening's pieces (EHLO keywords, SASL)
-# are in mailer.handshake.
+# RFC 5321 (SMTP). The opening's pieces (EHLO keywords, SASL) are in mailer.handshake; the RFC
+# 3463 enhanced codes of a reply are read by mailer.classify, which only a failure loads.
 from mailer.compat import const
 from mailer.errors import MailError, detail
 

@@ -17,9 +17,9 @@ _AUTH = const(839)  # SMTP authentication failed
 _TLS_REQUIRED = const(862)  # encryption required but not available
 
 # mailer.details' texts.
-_NOT_B64 = const(13)
-_NO_STARTTLS = const(14)
-_NO_MECH = const(15)
+_NOT_B64 = const(12)
+_NO_STARTTLS = const(13)
+_NO_MECH = const(14)
 
 _TLS = const(1)  # mailer.session's op: upgrade the connection
 

@@ -93,7 +93,7 @@ class Message:
             cte = b"quoted-printable"
         text = (b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: ", cte, b"\r\n\r\n")
         # The headers go as the pieces they are made of, not joined: sizing then copies
-        # nothing, and a message with attachments sends them as they are (_joined) where one
+        # nothing, and a message with attachments sends them as they are (chunks()), where one
         # copy of its multipart header (about 190 bytes) was what failed first near the edge
         # of the heap (32-bit W2); a short message joins them anyway.
         if not self.attachments:

@@ -14,8 +14,8 @@ from mailer.errors import MailError, detail
 # Device error codes (mailer.codes; README, "Device error codes").
 _COMM = const(801)  # error communicating with the SMTP server
 # mailer.details' texts.
-_CLOSED = const(11)
-_UNASKED = const(12)
+_CLOSED = const(10)
+_UNASKED = const(11)
 
 # What a step asks of its driver (bytes: write them whole). Private consts (no names on a board's
 # heap): mailer.handshake, oauth2, https and aclient keep their own copies of the ones they use,

@@ -138,7 +138,7 @@ def wrap(s, width=16):
 
 def reply_codes(reply):
     """ "535 5.7.8 ..." -> "535 5.7.8"; "421 busy" -> "421"; the RFC 3463 enhanced code
-    as the codec reads it from a reply line."""
+    as mailer.classify reads it from a reply line."""
     if not reply or not reply[:3].isdigit():
         return ""
     enh = once("classify", "enhanced", reply[4:].encode())  # a failure's own code: not on an idle heap

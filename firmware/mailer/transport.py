@@ -15,8 +15,8 @@ _SETTINGS = const(861)  # settings invalid / bad input
 _TLS_REQUIRED = const(862)  # encryption required but not available
 
 # mailer.details' texts.
-_DEADLINE = const(9)
-_NO_TLS = const(10)
+_DEADLINE = const(8)
+_NO_TLS = const(9)
 
 _ETIMEDOUT = const(110)  # as errno has it; classify reads it as a time-out
 

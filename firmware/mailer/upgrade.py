@@ -2,24 +2,26 @@
 # POP3's STLS, RFC 2595 4), or at once for implicit TLS (RFC 8314 3). One-time code, loaded for
 # the upgrade only (transport.Conn.starttls): once the session is open its connection only
 # reads and writes, and kept in mailer.transport this code stayed on the heap through the
-# send's peak (32-bit: W1 -0.25, W2 -0.5 KiB). The context and the injection check are shared
-# with mailer.aconn.
+# send's peak (32-bit, with the sweep before it: W1 and W2 -0.5 KiB). The context and the
+# injection check are shared with mailer.aconn.
 import sys
 
 from mailer.compat import const, once
-from mailer.errors import MailError, detail
+from mailer.errors import MailError
 from mailer.transport import _error
 
 _TLS_REQUIRED = const(862)  # encryption required but not available
-_INJECTED = const(8)  # mailer.details' text
 
 
 def check_unread(n):
     # n: bytes the protocol's reader holds past the server's go-ahead (STARTTLS 220,
     # STLS +OK). Sent in clear before the handshake, they would be read as if they came
-    # over TLS (response injection, CVE-2021-22947 class; RFC 3207 5): stop.
+    # over TLS (response injection, CVE-2021-22947 class; RFC 3207 5): stop. Its text here, not
+    # in mailer.details: this module is on the heap only for the upgrade, and classify.in_step
+    # reads "injected" in it, which "[detail n]" (no heap for the texts) would lose, and a QUIT
+    # would then go out in clear to the server that injected.
     if n:
-        raise MailError(_TLS_REQUIRED, detail(_INJECTED), retry=False)
+        raise MailError(_TLS_REQUIRED, "data injected before TLS handshake", retry=False)
 
 
 def context(conn):
