@@ -162,10 +162,10 @@ def test_crlf_in_subject_is_861(certs, tmp_path):
 _BOUNDED = """
 import gc
 from mailer import classify, transport
-from mailer.compat import deadline
+from mailer.compat import deadline, once
 from mailer.session import Session
 gc.collect()  # as main.py would after its imports: a 56 KiB heap leaves no room for waste
-c = transport.connect("127.0.0.1", %d, 1000, deadline(3000), transport.TlsConfig("off"))
+c = once("dial", "connect", "127.0.0.1", %d, 1000, deadline(3000), transport.TlsConfig("off"))
 s = Session(c, b"mailer.local", tls="off")
 try:
     s.run(s.open())
@@ -179,7 +179,7 @@ c.close()
 @pytest.fixture(scope="module")
 def mpy_dir(tmp_path_factory):
     modules = ("__init__", "compat", "errors", "codes", "codec", "classify", "transport", "dial", "session")
-    modules += ("handshake", "details")
+    modules += ("handshake", "details", "tlsctx")
     return mpy.compile_firmware(tmp_path_factory.mktemp("mpy"), modules)
 
 

@@ -15,7 +15,7 @@ from faultserver import FaultServer
 from faultcases import Case
 from mpsend import TIMEOUT_S, make_settings
 
-from mailer import classify, client, compat, settings, transport
+from mailer import classify, client, compat, settings
 from mailer.codes import CLOCK, INTERNAL, MEMORY, RESOLVE, SETTINGS
 from mailer.errors import MailError
 from mailer.message import Message
@@ -186,7 +186,9 @@ def test_crlf_in_subject_is_861_before_connecting():
 
 # Faults a socket cannot produce, through the same client.deliver with FakeConn as transport.
 def _fake_deliver(monkeypatch, certs, tmp_path, conn, smtp=None):
-    monkeypatch.setattr(transport, "connect", lambda *a, **k: conn)
+    from mailer import dial  # imported here: compat.once then keeps it, patched
+
+    monkeypatch.setattr(dial, "connect", lambda *a, **k: conn)
     path = make_settings(tmp_path, 25, certs, smtp or {"tls": "off", "allow_plain_password": True})
     return deliver(path)[0]
 
@@ -234,11 +236,13 @@ def test_421_at_mail_ends_the_session_for_every_message(monkeypatch):
     # the 421 (retryable), and the client sends nothing more after it.
     from fakeconn import FakeConn, resolved_cfg
 
-    from mailer import client, transport
+    from mailer import client
     from mailer.message import Message
 
     conn = FakeConn([b"220 mx\r\n", b"250 mx\r\n", b"421 4.3.2 shutting down\r\n"], tls=True)
-    monkeypatch.setattr(transport, "connect", lambda *a, **k: conn)
+    from mailer import dial  # imported here: compat.once then keeps it, patched
+
+    monkeypatch.setattr(dial, "connect", lambda *a, **k: conn)
     cfg = resolved_cfg(auth="none")
     msgs = [Message("a@b.c", "d@e.f", "s%d" % i, "x", date=(2026, 1, 1, 0, 0, 0, 0, 0)) for i in (1, 2)]
     results = client.deliver(cfg, msgs)
@@ -285,7 +289,9 @@ _EHLO_AUTH = b"250-mx\r\n250 AUTH PLAIN\r\n"
 )
 def test_quit_after_a_failure_only_while_in_step(monkeypatch, name, script, smtp, code, wire):
     conn = FakeConn(script, tls=smtp.get("tls", "implicit") == "implicit")
-    monkeypatch.setattr(transport, "connect", lambda *a, **k: conn)
+    from mailer import dial  # imported here: compat.once then keeps it, patched
+
+    monkeypatch.setattr(dial, "connect", lambda *a, **k: conn)
     cfg = resolved_cfg(incoming={"user": "dev@b.c", "password": "pw"}, **smtp)
     msg = Message("a@b.c", "d@e.f", "s", "x", date=(2026, 1, 1, 0, 0, 0, 0, 0))
     (res,) = client.deliver(cfg, [msg])

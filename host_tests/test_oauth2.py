@@ -160,7 +160,9 @@ def endpoint(monkeypatch):
             conns.append((FakeConn([todo.pop(0)]), host, port, tls_cfg, implicit_tls))
             return conns[-1][0]
 
-        monkeypatch.setattr(transport, "connect", connect)
+        from mailer import dial  # imported here: compat.once then keeps it, patched
+
+        monkeypatch.setattr(dial, "connect", connect)
         g = dict(GROUP)
         return oauth2.TokenSource(g, transport.TlsConfig("ca", "ca.der"), 1000, 3000, path, log), conns
 
@@ -249,7 +251,9 @@ def test_network_failure_is_801(monkeypatch):
     def connect(*a, **k):
         raise MailError(802, "login.example.com: -2")
 
-    monkeypatch.setattr(transport, "connect", connect)
+    from mailer import dial  # imported here: compat.once then keeps it, patched
+
+    monkeypatch.setattr(dial, "connect", connect)
     src = oauth2.TokenSource(dict(GROUP), transport.TlsConfig("off"), 1000, 3000)
     with pytest.raises(MailError) as e:
         src.token()
@@ -261,7 +265,9 @@ def test_certificate_failure_keeps_its_code(monkeypatch):
     def connect(*a, **k):
         raise MailError(863, "certificate not signed by the CA")
 
-    monkeypatch.setattr(transport, "connect", connect)
+    from mailer import dial  # imported here: compat.once then keeps it, patched
+
+    monkeypatch.setattr(dial, "connect", connect)
     with pytest.raises(MailError) as e:
         oauth2.TokenSource(dict(GROUP), transport.TlsConfig("ca"), 1000, 3000).token()
     assert e.value.code == 863

@@ -266,10 +266,10 @@ def test_apop_in_clear(dovecot, runner):
 
 def test_apop_over_stls_on_cpython(dovecot):
     from mailer import transport
-    from mailer.compat import deadline
+    from mailer.compat import deadline, once
 
     ca = dovecot.certs["ca_der"]
-    conn = transport.connect("127.0.0.1", dovecot.port, 5000, deadline(10000), transport.TlsConfig("ca", ca))
+    conn = once("dial", "connect", "127.0.0.1", dovecot.port, 5000, deadline(10000), transport.TlsConfig("ca", ca))
     n = len(dovecot.log())
     try:
         pop3.login(conn, dovecot.user.encode(), dovecot.password.encode(), "starttls")

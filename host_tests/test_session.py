@@ -455,11 +455,13 @@ def test_message_bad_before_mail_sends_the_last_end_alone():
     ],
 )
 def test_421_ends_the_session_for_all_that_remain(monkeypatch, replies, results):
-    from mailer import client, transport
+    from mailer import client
     from mailer.message import Message
 
     conn = FakeConn(PIPE + [GROUP] + replies, tls=True)
-    monkeypatch.setattr(transport, "connect", lambda *a, **k: conn)
+    from mailer import dial  # imported here: compat.once then keeps it, patched
+
+    monkeypatch.setattr(dial, "connect", lambda *a, **k: conn)
     cfg = resolved_cfg(auth="none")
     msgs = [Message("a@b.c", "d@e.f", "s%d" % i, "x", date=(2026, 1, 1, 0, 0, 0, 0, 0)) for i in (1, 2, 3)]
     got = client.deliver(cfg, msgs)
@@ -472,11 +474,13 @@ def test_421_ends_the_session_for_all_that_remain(monkeypatch, replies, results)
 def test_failure_within_a_body_closes_without_quit(monkeypatch):
     # The server is reading message text: a QUIT would be more of it. Closing without the end
     # of data makes it drop the unfinished message.
-    from mailer import client, transport
+    from mailer import client
     from mailer.message import Message
 
     conn = FakeConn(PIPE + [GROUP], tls=True)
-    monkeypatch.setattr(transport, "connect", lambda *a, **k: conn)
+    from mailer import dial  # imported here: compat.once then keeps it, patched
+
+    monkeypatch.setattr(dial, "connect", lambda *a, **k: conn)
     m = Message("a@b.c", "d@e.f", "s", "x\n" * 1000, date=(2026, 1, 1, 0, 0, 0, 0, 0))
     whole = m.chunks
     first = []

@@ -119,14 +119,14 @@ def test_a_peer_that_never_reads_is_a_write_time_out(pair):
 
 def test_the_ca_file_is_read_at_connect_and_not_kept(tmp_path):
     # A CA file is named by the settings and read when a connection is made (mailer.tlsctx,
-    # TlsConfig.ahead): its certificate is not kept on the heap between sends, and a file that
+    # tlsctx.ahead): its certificate is not kept on the heap between sends, and a file that
     # cannot be read stops the send with #861 before any connection is made.
     from fakeconn import resolved_cfg
 
     from mailer import client, tlsctx
     from mailer.codes import SETTINGS
     from mailer.message import Message
-    from mailer.transport import connect
+    from mailer.dial import connect
 
     ca = tmp_path / "ca.pem"
     ca.write_bytes(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")

@@ -139,7 +139,8 @@ async def connect(host, port, timeout_ms, deadline, tls_cfg, implicit_tls=False)
     """An AConn to host:port, its connect bounded by the time-out and the deadline, over TLS
     at once when implicit_tls. Name resolution blocks, as in mqtt_as: getaddrinfo has no
     non-blocking form on MicroPython."""
-    tls_cfg.ahead(implicit_tls)
+    if tls_cfg.ctx is None:  # a send's was made before its modules loaded (Client.prepare)
+        compat.once("tlsctx", "ahead", tls_cfg, implicit_tls)
     sock = dial.start_connect(host, port)
     p = select.poll()
     p.register(sock, select.POLLOUT)

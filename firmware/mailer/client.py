@@ -51,10 +51,15 @@ class Client:
         """A Session on a new connection (POP before SMTP done first, when set), not opened,
         for messages (whose attachments' buffer it gets)."""
         deadline, tls_cfg, buf = self.prepare(log, messages)
-        from mailer import transport
-
-        conn = transport.connect(
-            self.host, self.port, self.timeout_ms, deadline, tls_cfg, implicit_tls=self.tls == "implicit"
+        conn = once(
+            "dial",
+            "connect",
+            self.host,
+            self.port,
+            self.timeout_ms,
+            deadline,
+            tls_cfg,
+            implicit_tls=self.tls == "implicit",
         )
         return self.on(conn, log, buf)
 

@@ -4,7 +4,7 @@
 # every read bounded by the time-out and the deadline. The exchange is written once, as a
 # generator of the session's requests (bytes to write, READ): post() drives it on a blocking
 # connection, apost() on an asyncio one (mailer.aclient.arun). Used by mailer.oauth2 only.
-from mailer.compat import const, deadline
+from mailer.compat import const, deadline, once
 from mailer.errors import MailError
 
 # Device error codes (mailer.codes; README, "Device error codes").
@@ -136,11 +136,9 @@ def _endpoint(e, host):
 
 def post(host, port, path, body, timeout_ms, deadline_ms, tls_cfg):
     """exchange() on a new blocking connection: (status, response body)."""
-    from mailer import transport
-
     conn = None
     try:
-        conn = transport.connect(host, port, timeout_ms, deadline(deadline_ms), tls_cfg, implicit_tls=True)
+        conn = once("dial", "connect", host, port, timeout_ms, deadline(deadline_ms), tls_cfg, implicit_tls=True)
         step = exchange(host, port, path, body)
         answer = None
         while True:

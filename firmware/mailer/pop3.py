@@ -4,8 +4,8 @@
 import binascii
 import hashlib
 
-from mailer import codec, transport
-from mailer.compat import const
+from mailer import codec
+from mailer.compat import const, once
 from mailer.errors import MailError
 
 # Device error codes (mailer.codes; README, "Device error codes").
@@ -138,7 +138,7 @@ def pop_before_smtp(server, timeout_ms, deadline, tls_cfg, allow_plain_password=
     it)."""
     host, port, tls, user, password = server
     try:
-        conn = transport.connect(host, port, timeout_ms, deadline, tls_cfg, implicit_tls=tls == "implicit")
+        conn = once("dial", "connect", host, port, timeout_ms, deadline, tls_cfg, implicit_tls=tls == "implicit")
     except MailError as e:
         raise _as_pop(e, "connect") from None
     try:

@@ -11,7 +11,7 @@ import hashlib
 
 from mailer import classify, handshake, transport
 from mailer.client import Client
-from mailer.compat import deadline
+from mailer.compat import deadline, once
 from mailer.errors import MailError
 from mailer.session import Session
 
@@ -112,7 +112,9 @@ def look(c, out):
     conn = s = None
     stage = "connect"
     try:
-        conn = transport.connect(c.host, c.port, c.timeout_ms, deadline(c.deadline_ms), transport.TlsConfig("off"))
+        conn = once(
+            "dial", "connect", c.host, c.port, c.timeout_ms, deadline(c.deadline_ms), transport.TlsConfig("off")
+        )
         out("connect", "%s:%d" % (c.host, c.port))
         if c.tls == "implicit":
             stage = "tls"

@@ -79,7 +79,7 @@ def prepare(self, log, messages):
         if m.attachments:
             buf = m.attachments[0].buffer()
             break
-    # Then the TLS context (TlsConfig.ahead), the send's largest piece, while a hole big
+    # Then the TLS context (tlsctx.ahead), the send's largest piece, while a hole big
     # enough for it is still there (32-bit W1 -0.5 KiB), and the session's module, before
     # the connect loads mailer.dial: the modules that stay for the whole send go in low, next
     # to each other, and the one-time code above them leaves a hole the size of its own when
@@ -87,7 +87,7 @@ def prepare(self, log, messages):
     from mailer import transport
 
     tls_cfg = transport.TlsConfig(*self.tls_args)
-    tls_cfg.ahead(self.tls == "implicit")
+    once("tlsctx", "ahead", tls_cfg, self.tls == "implicit")
     from mailer import session  # noqa: F401
 
     end = deadline(self.deadline_ms)

@@ -1,12 +1,13 @@
 # Network edge: TCP and TLS on MicroPython 1.23 or later (its `tls` module, used directly as
 # micropython-lib's requests does) and on CPython (`ssl`, for the host tests). Every wait is
 # bounded by the per-read time-out and by the send's overall deadline. Opening a connection
-# (the lookup, the connect: mailer.dial), making the TLS context (mailer.tlsctx) and the
-# upgrade to TLS (mailer.upgrade) are one-time code, loaded for that moment only; what stays
-# is the connection a session reads and writes.
+# (the lookup, the connect: mailer.dial.connect, which every caller reaches through
+# compat.once), making the TLS context (mailer.tlsctx) and the upgrade to TLS (mailer.upgrade)
+# are one-time code, loaded for that moment only; what stays is the connection a session reads
+# and writes, and TlsConfig, which is data.
 import select
 
-from mailer.compat import const, left_ms, once, unload
+from mailer.compat import const, left_ms, unload
 from mailer.errors import MailError, detail
 
 # Device error codes (mailer.codes; README, "Device error codes").
@@ -25,28 +26,14 @@ class TlsConfig:
     # How a server's certificate is checked: verify "ca" (ca_file: the CA's certificate file,
     # DER or PEM, read when a connection is made; ca_key: the setting that names it), "pin"
     # (pin: SHA-256 hex of the server's own certificate) or "off". The name checked (RFC 6125)
-    # is the host connected to. ctx: the SSLContext made ahead, for the next TLS upgrade.
+    # is the host connected to. ctx: the SSLContext made ahead (tlsctx.ahead), for the next TLS
+    # upgrade.
     def __init__(self, verify="ca", ca_file=None, pin=None, ca_key="smtp.ca_file"):
         self.verify = verify
         self.ca_file = ca_file
         self.ca_key = ca_key
         self.pin = pin.replace(":", "").lower() if pin else None
         self.ctx = None
-
-    def ahead(self, implicit_tls=False):
-        """Make the TLS context now (mailer.tlsctx), unless made already. It is about 1.8 KB in
-        one piece on a 32-bit board, and the CA file is read in one piece too (1.4 KB for a
-        common root): made first, in a heap swept clean, not at STARTTLS in a fragmented one
-        (32-bit: a 1 MiB attachment then needs 1 KiB less heap). A CA file that cannot be read
-        (#861) stops the send here, before any connection; any other failure to make the
-        context (the clock, #843) is left for the handshake, where the session reports it:
-        without STARTTLS an opportunistic send needs none."""
-        if self.ctx is None and (implicit_tls or self.verify != "off"):
-            try:
-                self.ctx = once("tlsctx", "context", self)
-            except MailError as e:
-                if e.code == _SETTINGS:
-                    raise
 
 
 def _error(e, step):
@@ -161,11 +148,3 @@ class Conn:
             self.sock.close()
         except OSError:
             pass  # already gone; nothing to release
-
-
-def connect(host, port, timeout_ms, deadline, tls_cfg, implicit_tls=False):
-    """A Conn to host:port (TLS at once when implicit_tls), bounded by the time-out and the
-    deadline (mailer.dial, loaded for the call only); the TLS context made first
-    (TlsConfig.ahead)."""
-    tls_cfg.ahead(implicit_tls)
-    return once("dial", "connect", host, port, timeout_ms, deadline, tls_cfg, implicit_tls)

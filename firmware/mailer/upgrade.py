@@ -26,7 +26,7 @@ def check_unread(n):
 
 def context(conn):
     """The SSLContext to upgrade conn (transport.Conn, aconn.AConn) with: the one made ahead
-    (TlsConfig.ahead), taken so that a long-lived TlsConfig does not keep it, or one made now,
+    (tlsctx.ahead), taken so that a long-lived TlsConfig does not keep it, or one made now,
     into the session's fragmented heap (where it could not be made ahead)."""
     cfg = conn.tls_cfg
     ctx, cfg.ctx = cfg.ctx, None
