@@ -3,12 +3,13 @@
 # deployed board has it), against the dev server, at fixed heap sizes (BUDGET_KIB). A gate at
 # fixed sizes, not a search: the smallest working heap is not monotonic near its edge
 # (bench/memory.py), so a search could land on a lucky size; a fixed size is a plain pass or fail.
-# The budget is the goal where it is met (idle: 20 KiB) and otherwise what the firmware needs
-# today plus a KiB or so (the need moves by a KiB or two with any change of code layout, and by
-# up to half a KiB between two runs of the same code; with CRAM-MD5, 8 runs at every size, W1
-# needed 30 KiB and W2 33 from every size up on 2026-12-04), so that no change makes it much
-# worse; `make bench` prints the figures and the goals (one message 30 KiB, a 1 MiB attachment
-# 32 KiB). Lower the numbers as the code shrinks.
+# The budget is the goal for idle (20 KiB, with room to spare) and the goal plus a KiB for the
+# sends, whose goals are met at their edge (one message 30 KiB, a 1 MiB attachment 32 KiB: with
+# CRAM-MD5, 6 runs at every size, W1 needed 29.5-29.75 KiB and W2 32 from every size up on
+# 2026-12-04). At the goal itself the gate would fail now and then: the need moves by a KiB or
+# two with any change of code layout, and by up to half a KiB between two runs of the same code
+# (what each read brings). So no change makes them much worse unnoticed; `make bench` prints
+# the figures against the goals. Lower the numbers as the code shrinks.
 # The dev server here offers CRAM-MD5, which the client prefers: its module is part of W1 here.
 import os
 import random
@@ -23,7 +24,7 @@ sys.path.insert(0, os.path.join(mpbuild.ROOT, "bench"))
 import memory  # noqa: E402
 
 KIB = 1024
-BUDGET_KIB = {"idle": 20, "W1": 31.5, "W2": 34.5}
+BUDGET_KIB = {"idle": 20, "W1": 31, "W2": 33}
 SETTINGS_HELD_MAX = 1900  # bytes
 MP32 = mpbuild.mp32_path()
 WHY = mpbuild.can_run(MP32)
