@@ -148,3 +148,35 @@ def test_the_ca_file_is_read_at_connect_and_not_kept(tmp_path):
     with pytest.raises(socket.timeout):
         srv.accept()  # neither connected
     srv.close()
+
+
+def test_a_connect_makes_the_tls_context_only_when_none_was_made_ahead(monkeypatch):
+    # Client.prepare makes a send's context before its modules load (tlsctx.ahead); the
+    # connect then leaves it as it is and does not load mailer.tlsctx again. For a TlsConfig
+    # without one (an upgrade took it: POP before SMTP, then SMTP) it asks tlsctx.ahead, which
+    # makes one when needed: not for a connection in clear with verify "off".
+    from mailer import compat, dial
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(2)
+    port = srv.getsockname()[1]
+    calls = []
+    real = compat.once
+
+    def once(name, function, *args, **kw):
+        calls.append((name, function))
+        return real(name, function, *args, **kw)
+
+    monkeypatch.setattr(compat, "once", once)
+    made = object()
+    cfg = TlsConfig("ca", "ca.der")
+    cfg.ctx = made
+    conn = dial.connect("127.0.0.1", port, 1000, deadline(3000), cfg)
+    conn.close()
+    assert calls == [] and cfg.ctx is made
+    cfg = TlsConfig("off")
+    conn = dial.connect("127.0.0.1", port, 1000, deadline(3000), cfg)
+    conn.close()
+    assert calls == [("tlsctx", "ahead")] and cfg.ctx is None  # "off" in clear needs none
+    srv.close()

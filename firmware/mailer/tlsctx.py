@@ -1,7 +1,8 @@
 # The TLS context: how a server's certificate is checked (TlsConfig: a CA file, a pin, or off),
 # one-time code loaded for that moment only. ahead() makes the context in a heap swept clean,
-# before the send's modules load (Client.prepare) and again at each connect (mailer.dial); the
-# pin is checked after the handshake. Shared with the asyncio connection (mailer.aconn).
+# before the send's modules load (Client.prepare), or at a connect that has none yet (a second
+# connection on the same TlsConfig: POP before SMTP); the pin is checked after the handshake.
+# Shared with the asyncio connection (mailer.aconn).
 import binascii
 import hashlib
 import os
@@ -65,12 +66,12 @@ def context(cfg):
 
 def ahead(cfg, implicit_tls=False):
     """Make the TLS context of cfg (a transport.TlsConfig) now, as cfg.ctx, unless made
-    already. It is about 1.8 KB in one piece on a 32-bit board, and the CA file is read in
-    one piece too (1.4 KB for a common root): made first, in a heap swept clean, not at STARTTLS in a fragmented one
-    (32-bit: a 1 MiB attachment then needs 1 KiB less heap). A CA file that cannot be read
-    (#861) stops the send here, before any connection; any other failure to make the
-    context (the clock, #843) is left for the handshake, where the session reports it:
-    without STARTTLS an opportunistic send needs none."""
+    already or not needed. It is about 1.8 KB in one piece on a 32-bit board, and the CA file
+    is read in one piece too (1.4 KB for a common root): made first, in a heap swept clean,
+    not at STARTTLS in a fragmented one (32-bit: a 1 MiB attachment then needs 1 KiB less
+    heap). A CA file that cannot be read (#861) stops the send here, before any connection;
+    any other failure to make the context (the clock, #843) is left for the handshake, where
+    the session reports it: without STARTTLS an opportunistic send needs none."""
     if cfg.ctx is None and (implicit_tls or cfg.verify != "off"):
         try:
             cfg.ctx = context(cfg)
