@@ -3,8 +3,7 @@
 # run while a send waits for the network. Imported only by mailer.aclient: the blocking path
 # never loads asyncio. The SSLContext and the pin (mailer.tlsctx), the connect verdicts
 # (mailer.dial), the context to upgrade with and the injection check (mailer.upgrade) are the
-# blocking path's own; failures map to the same device codes
-# (mailer.classify).
+# blocking path's own; failures map to the same device codes (mailer.classify).
 # Every wait is bounded by min(per-read time-out, what the overall deadline leaves).
 #   MicroPython: asyncio.Stream on the non-blocking socket; TLS (STARTTLS and implicit) wraps
 #   that socket in place with do_handshake_on_connect=False, and the handshake runs inside the

@@ -2,9 +2,9 @@
 # Retries and the outbox live above this (mailer.outbox); the wire lives below (session, codec).
 # Client is the one door from the settings to the wire: it reads the settings once, and the
 # transport, the session and POP3 get plain values (as mqtt_as copies its config once).
-# The session, the transport and the codec are imported by session(), when a send starts, and
-# the settings are resolved by mailer.resolve, loaded for that moment only: an idle board keeps
-# that heap for its own program.
+# The session, the transport and the codec are imported when a send starts (Client.prepare),
+# and the settings are resolved by mailer.resolve, loaded for that moment only: an idle board
+# keeps that heap for its own program.
 from mailer.compat import const, once
 from mailer.errors import MailError
 

@@ -35,7 +35,7 @@ def send_many(s, items, outs):
                 continue
             s.open_tx = True
             replies = yield from _group(s, cmds, end, outs)
-            end = None
+            end = None  # written and answered in the group: not held through this body
             end = yield from _transaction(s, cmds, replies, env)
             # The message's spent chunk generators keep their last locals (the body's tail):
             # not kept through the final reply, the peak of the send's heap.

@@ -12,7 +12,6 @@ from mailer.errors import MailError, detail
 
 # Device error codes (mailer.codes; README, "Device error codes").
 _COMM = const(801)  # error communicating with the SMTP server
-_SETTINGS = const(861)  # settings invalid / bad input
 _TLS_REQUIRED = const(862)  # encryption required but not available
 
 # mailer.details' texts.
